@@ -1,0 +1,37 @@
+// Error type and message building shared by every layer.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace kinema {
+
+// Every user-facing failure is an Error whose message names the file, tensor or field, what was
+// expected and what was found, so that the CLI can print it as one line.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+template <class... Parts>
+std::string str_cat(Parts&&... parts) {
+  std::ostringstream out;
+  (out << ... << std::forward<Parts>(parts));
+  return out.str();
+}
+
+template <class... Parts>
+[[noreturn]] void fail(Parts&&... parts) {
+  throw Error(str_cat(std::forward<Parts>(parts)...));
+}
+
+// Internal invariant checks: a failing check is a bug in Kinema, not bad input.
+#define KINEMA_CHECK(cond, ...)                                                        \
+  do {                                                                                 \
+    if (!(cond)) ::kinema::fail("internal check failed: " #cond " (", __FILE__, ":", \
+                                __LINE__, ") ", ##__VA_ARGS__);                        \
+  } while (0)
+
+}  // namespace kinema
