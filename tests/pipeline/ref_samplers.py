@@ -1,0 +1,62 @@
+"""Reference data for the samplers: each solver run for a few steps on random velocities
+(fresh per step), through tests/reference/samplers.py, plus the schedules and noise."""
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+import samplers  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--out", required=True)
+out = ap.parse_args().out
+os.makedirs(out, exist_ok=True)
+g = torch.Generator().manual_seed(99)
+
+for steps, shift in [(50, 5.0), (50, 3.0), (7, 8.0)]:
+    for name, fn in [("unipc", samplers.unipc_schedule), ("dpm", samplers.dpm_schedule)]:
+        t, s = fn(steps, shift)
+        np.save(f"{out}/schedule_{name}_{steps}_{int(shift)}_t.npy", t.astype(np.int64))
+        np.save(f"{out}/schedule_{name}_{steps}_{int(shift)}_s.npy", s.astype(np.float32))
+
+steps = 6
+x0 = torch.randn(2, 3, 4, 5, generator=g)
+vs = torch.randn(steps, 2, 3, 4, 5, generator=g) * 0.7 + 0.2
+np.save(f"{out}/sampler_x0.npy", x0.numpy())
+np.save(f"{out}/sampler_v.npy", vs.numpy())
+for name in ["unipc", "dpm++", "euler"]:
+    schedule = samplers.dpm_schedule if name == "dpm++" else samplers.unipc_schedule
+    _, sigmas = schedule(steps, 5.0)
+    solver = {"unipc": samplers.UniPC, "dpm++": samplers.DPMpp2M, "euler": samplers.Euler}[name](sigmas)
+    x = x0.clone()
+    trace = []
+    for i in range(steps):
+        x = solver.step(i, vs[i], x)
+        trace.append(x.clone())
+    np.save(f"{out}/sampler_{name.replace('+', 'p')}.npy", torch.stack(trace).numpy())
+
+
+def philox(ctr, key):
+    m0, m1 = 0xD2511F53, 0xCD9E8D57
+    ctr, key = list(ctr), list(key)
+    for _ in range(10):
+        p0, p1 = m0 * ctr[0], m1 * ctr[2]
+        ctr = [((p1 >> 32) ^ ctr[1] ^ key[0]) & 0xFFFFFFFF, p1 & 0xFFFFFFFF,
+               ((p0 >> 32) ^ ctr[3] ^ key[1]) & 0xFFFFFFFF, p0 & 0xFFFFFFFF]
+        key = [(key[0] + 0x9E3779B9) & 0xFFFFFFFF, (key[1] + 0xBB67AE85) & 0xFFFFFFFF]
+    return ctr
+
+
+seed = 0x1234_5678_9ABC
+vals = []
+for b in range(64):
+    w = philox([b & 0xFFFFFFFF, b >> 32, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])
+    u = [(x + 0.5) / 2**32 for x in w]
+    for pair in range(2):
+        r = math.sqrt(-2 * math.log(u[2 * pair]))
+        vals += [r * math.cos(2 * math.pi * u[2 * pair + 1]), r * math.sin(2 * math.pi * u[2 * pair + 1])]
+np.save(f"{out}/noise_seed.npy", np.array(vals, dtype=np.float32))
