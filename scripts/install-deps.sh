@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libdnnl-dev               # oneDNN: bf16/f32 GEMM
   nlohmann-json3-dev        # safetensors headers, configs
+  libsentencepiece-dev sentencepiece  # umT5 tokenizer (and spm_train for tests and the demo model)
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev          # bench/
   python3-torch python3-numpy  # reference data for the parity tests
