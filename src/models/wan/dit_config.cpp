@@ -40,6 +40,10 @@ std::vector<ExpectedTensor> wan_dit_tensors(const WanDiTConfig& c) {
     std::string b = "blocks." + std::to_string(i) + ".";
     add(b + "modulation", {1, 6, d});
     for (const char* attn : {"self_attn.", "cross_attn."}) {
+      if (attn[0] == 'c') {  // the affine LayerNorm before cross-attention
+        add(b + "norm3.weight", {d});
+        add(b + "norm3.bias", {d});
+      }
       for (const char* proj : {"q", "k", "v", "o"}) {
         add(b + attn + proj + ".weight", {d, d});
         add(b + attn + proj + ".bias", {d});
@@ -47,17 +51,15 @@ std::vector<ExpectedTensor> wan_dit_tensors(const WanDiTConfig& c) {
       add(b + attn + "norm_q.weight", {d});
       add(b + attn + "norm_k.weight", {d});
     }
-    add(b + "norm3.weight", {d});
-    add(b + "norm3.bias", {d});
     add(b + "ffn.0.weight", {c.ffn_dim, d});
     add(b + "ffn.0.bias", {c.ffn_dim});
     add(b + "ffn.2.weight", {d, c.ffn_dim});
     add(b + "ffn.2.bias", {d});
   }
   const int64_t out = int64_t(c.out_dim) * c.patch_t * c.patch_h * c.patch_w;
+  add("head.modulation", {1, 2, d});
   add("head.head.weight", {out, d});
   add("head.head.bias", {out});
-  add("head.modulation", {1, 2, d});
   return t;
 }
 
