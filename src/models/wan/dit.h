@@ -1,0 +1,71 @@
+// The Wan2.1 text-to-video DiT (wan-spec section 2). The constructor is the weight map: every
+// tensor is bound once, by its official name, from whichever layout the file uses.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/tensor.h"
+#include "io/weight_file.h"
+#include "models/wan/dit_config.h"
+#include "nn/linear.h"
+
+namespace kinema {
+
+// BF16 is the official reference's precision (bf16 autocast with fp32 islands, spec 2.10);
+// F32 runs every operation in f32 (parity tests, and a slower high-precision mode).
+enum class DiTPrecision { BF16, F32 };
+
+// The per-prompt part of the model input: the embedded text and, per block, the
+// cross-attention keys and values derived from it (the same for every sampler step).
+struct TextConditioning {
+  Tensor context;                   // [text_len, D], bf16 values
+  std::vector<Tensor> cross_keys;   // per block [text_len, D], bf16 (RMS-normed)
+  std::vector<Tensor> cross_values; // per block [text_len, D], bf16
+};
+
+class WanDiT {
+ public:
+  // Binds and checks every tensor (all problems reported in one error).
+  WanDiT(const WeightFile& file, const WanDiTConfig& config);
+
+  const WanDiTConfig& config() const { return config_; }
+
+  // t5_context: [Lt, text_dim] (bf16 or f32), the real tokens only; zero rows pad it to text_len.
+  TextConditioning encode_text(const ComputeContext& ctx, const Tensor& t5_context,
+                               DiTPrecision precision) const;
+
+  // latent: [in_dim, T, H', W'] f32; timestep: the integer the reference feeds
+  // -> velocity [out_dim, T, H', W'] f32
+  Tensor forward(const ComputeContext& ctx, const Tensor& latent, int64_t timestep,
+                 const TextConditioning& text, DiTPrecision precision) const;
+
+ private:
+  struct Attention {
+    Linear q, k, v, o;
+    Tensor norm_q, norm_k;  // [D] f32 RMSNorm weights
+  };
+  struct Block {
+    Tensor modulation;  // [1, 6, D] f32
+    Attention self_attn, cross_attn;
+    Tensor norm3_weight, norm3_bias;
+    Linear ffn0, ffn2;
+  };
+
+  Tensor patchify(const Tensor& latent, DiTPrecision precision) const;
+  Tensor unpatchify(const Tensor& out, int64_t t, int64_t h, int64_t w) const;
+
+  WanDiTConfig config_;
+  Linear patch_embedding_;  // weight viewed as [D, in_dim * pt * ph * pw]
+  Linear text_embedding0_, text_embedding2_;
+  Linear time_embedding0_, time_embedding2_, time_projection_;
+  std::vector<Block> blocks_;
+  Linear head_;
+  Tensor head_modulation_;  // [1, 2, D]
+};
+
+// The [cos | sin] sinusoid of an integer timestep, float64 then f32 (spec 2.3).
+std::vector<float> timestep_sinusoid(int64_t timestep, int freq_dim);
+
+}  // namespace kinema
