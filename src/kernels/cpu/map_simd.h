@@ -8,6 +8,24 @@
 
 namespace kinema::cpu::simd {
 
+// k (1..N) lanes from p: a full vector load when k == N.
+template <class S, class T>
+inline typename S::V load_k(const T* p, int k) {
+  return k == S::N ? S::load(p) : S::load_n(p, k);
+}
+template <class S, class T>
+inline void store_k(T* p, typename S::V v, int k) {
+  if (k == S::N)
+    S::store(p, v);
+  else
+    S::store_n(p, v, k);
+}
+// Lanes left at i of n, capped at one vector.
+template <class S>
+inline int lanes_at(int64_t i, int64_t n) {
+  return n - i >= S::N ? S::N : int(n - i);
+}
+
 // y[i] = f(x[i]) for i in [0, n); the tail uses partial loads and stores.
 template <class S, class TX, class TY, class F>
 inline void map1(const TX* x, TY* y, int64_t n, F f) {

@@ -41,6 +41,9 @@ struct Simd {
     std::memcpy(p, buf, size_t(n) * 2);
   }
 
+  // v with the lanes from n on set to zero.
+  static V keep_n(V v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
+
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }

@@ -3,10 +3,12 @@
 // templates instantiated with it never collide with another instruction set's copy.
 #pragma once
 
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the `__Y = __Y`
-// placeholders of max, min, roundscale, scalef, ...: GCC bug 105593), at the header's locations.
+// GCC 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the `__Y = __Y`
+// placeholders of max, min, roundscale, scalef, reduce_add, ...: GCC bug 105593), at the
+// header's locations.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
@@ -43,6 +45,9 @@ struct Simd {
   static void store_n(uint16_t* p, V v, int n) {
     _mm256_mask_storeu_epi16(p, lanes(n), bf16_bits(v));
   }
+
+  // v with the lanes from n on set to zero.
+  static V keep_n(V v, int n) { return _mm512_maskz_mov_ps(lanes(n), v); }
 
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
