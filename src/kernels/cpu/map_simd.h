@@ -67,4 +67,20 @@ inline void with_types(const void* x, Elem tx, void* y, Elem ty, int64_t at, F f
   }
 }
 
+// Calls f(p + at) with p cast to the pointer type its Elem tag names.
+template <class F>
+inline void as_typed(const void* p, Elem type, int64_t at, F f) {
+  if (type == Elem::F32)
+    f(static_cast<const float*>(p) + at);
+  else
+    f(static_cast<const uint16_t*>(p) + at);
+}
+template <class F>
+inline void as_typed_mut(void* p, Elem type, int64_t at, F f) {
+  if (type == Elem::F32)
+    f(static_cast<float*>(p) + at);
+  else
+    f(static_cast<uint16_t*>(p) + at);
+}
+
 }  // namespace kinema::cpu::simd

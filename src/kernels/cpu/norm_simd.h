@@ -44,10 +44,13 @@ void layer_norm_row(const LayerNormArgs& a, const TX* x, TY* y, const float* sca
     int k = lanes_at<S>(i, d);
     V n = S::mul(S::sub(load_k<S>(x + i, k), mean), rstd);
     if (a.round_normed) n = S::round_bf16(n);
-    if (a.weight) n = S::add(S::mul(n, load_k<S>(a.weight + i, k)), load_k<S>(a.bias + i, k));
+    if (a.weight)
+      n = S::add(S::rounded(S::mul(n, load_k<S>(a.weight + i, k))), load_k<S>(a.bias + i, k));
     // torch's order: (1 + scale) first, then the product, then + shift.
-    if (scale)
-      n = S::add(S::mul(n, S::add(one, load_k<S>(scale + i, k))), load_k<S>(shift + i, k));
+    if (scale) {
+      V prod = S::rounded(S::mul(n, S::add(one, load_k<S>(scale + i, k))));
+      n = S::add(prod, load_k<S>(shift + i, k));
+    }
     store_k<S>(y + i, n, k);
   }
 }

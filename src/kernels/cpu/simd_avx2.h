@@ -44,6 +44,12 @@ struct Simd {
   // v with the lanes from n on set to zero.
   static V keep_n(V v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes(n))); }
 
+  // v as computed, never fused into a following FMA: GCC contracts a*b + c written as two
+  // intrinsics (-ffp-contract=fast is its C++ default), but torch rounds the product first.
+  static V rounded(V v) {
+    __asm__("" : "+v"(v));
+    return v;
+  }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }

@@ -89,7 +89,8 @@ template <class S>
 inline typename S::V gelu_tanh(typename S::V x) {
   using V = typename S::V;
   V cube = S::mul(S::mul(x, x), x);
-  V inner = S::mul(S::set1(0.7978845608028654f), S::add(x, S::mul(S::set1(0.044715f), cube)));
+  V inner = S::add(x, S::rounded(S::mul(S::set1(0.044715f), cube)));
+  inner = S::mul(S::set1(0.7978845608028654f), inner);
   return S::mul(S::mul(S::set1(0.5f), x), S::add(S::set1(1.0f), tanh<S>(inner)));
 }
 
