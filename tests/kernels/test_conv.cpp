@@ -138,19 +138,20 @@ TEST(Conv, CachedPlansAcrossShapesAndThreads) {
 TEST(Conv, RejectsBadOperands) {
   Tensor w = r("c3_main_w"), b = r("c3_main_b"), x = r("c3_main_x");
   Conv conv(w, b, ConvParams::causal3d(1, 1, 1));
-  EXPECT_THROW(conv.forward(kTwoThreads, r("c1_x")), Error);                   // 32 channels, not 16
+  EXPECT_THROW(conv.forward(kTwoThreads, r("c1_x")), Error);  // 32 channels, not 16
   EXPECT_THROW(conv.forward(kTwoThreads, x, frames(r("hist_h2"), 0, 2).reshape({1, 16, 2, 99})),
-               Error);                                                         // history rank
+               Error);  // history rank
   Tensor h3 = Tensor::zeros({1, 16, 3, 9, 11}, DType::F32);
-  EXPECT_THROW(conv.forward(kTwoThreads, x, h3), Error);                        // 3 > 2 pad frames
-  EXPECT_THROW(Conv(w, r("c1_b"), ConvParams{}), Error);                        // bias [20] vs 24
+  EXPECT_THROW(conv.forward(kTwoThreads, x, h3), Error);  // 3 > 2 pad frames
+  EXPECT_THROW(Conv(w, r("c1_b"), ConvParams{}), Error);  // bias [20] vs 24
   EXPECT_THROW(Conv(w.to(DType::BF16), b, ConvParams{}), Error);
-  Conv wrong_params(w, b, ConvParams{{1, 1}, {}, {}});                          // 2 strides for 3-D
+  Conv wrong_params(w, b, ConvParams{{1, 1}, {}, {}});  // 2 strides for 3-D
   EXPECT_THROW(wrong_params.forward(kTwoThreads, x), Error);
   Conv conv2d(r("c2_nobias_w"), Tensor(), ConvParams::symmetric(2, 1));
-  EXPECT_THROW(conv2d.forward(kTwoThreads, r("c2_nobias_x"), h3), Error);       // history in 2-D
+  EXPECT_THROW(conv2d.forward(kTwoThreads, r("c2_nobias_x"), h3), Error);  // history in 2-D
   Tensor x_small = Tensor::zeros({1, 16, 1, 1, 1}, DType::F32);
-  EXPECT_THROW(Conv(w, b, ConvParams{}).forward(kTwoThreads, x_small), Error);  // smaller than kernel
+  EXPECT_THROW(Conv(w, b, ConvParams{}).forward(kTwoThreads, x_small),
+               Error);  // smaller than kernel
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ TEST(LayerNorm, ModulateBlockZeroRoundsNormToBf16) {
   EXPECT_TRUE(test::all_close(out, want, {0.05, 0}));
   auto g = out.to_f32_vector(), w = want.to_f32_vector();
   size_t close = 0;
-  for (size_t i = 0; i < g.size(); ++i) close += std::fabs(g[i] - w[i]) <= 4e-6 + 4e-6 * std::fabs(w[i]);
+  for (size_t i = 0; i < g.size(); ++i)
+    close += std::fabs(g[i] - w[i]) <= 4e-6 + 4e-6 * std::fabs(w[i]);
   EXPECT_GE(double(close) / double(g.size()), 0.99);
   // Without the rounding the result differs visibly: the option matters.
   Tensor unrounded = Tensor::empty(x.shape(), DType::F32);
@@ -142,16 +143,16 @@ TEST(Norm, RejectsBadOperands) {
   Tensor out = Tensor::empty(x.shape(), DType::F32);
   EXPECT_THROW(cpu::layer_norm(kTwoThreads, x, r("ln_a_w"), Tensor(), kEps, out), Error);
   EXPECT_THROW(cpu::layer_norm(kTwoThreads, x, r("ln_b_w"), r("ln_b_b"), kEps, out), Error);
-  EXPECT_THROW(cpu::rms_norm(kTwoThreads, x, r("rms_f32_w").to(DType::I32), kEps,
-                             NormRounding::None, out),
-               Error);
+  EXPECT_THROW(
+      cpu::rms_norm(kTwoThreads, x, r("rms_f32_w").to(DType::I32), kEps, NormRounding::None, out),
+      Error);
   Tensor small = Tensor::empty({2}, DType::F32);
   EXPECT_THROW(cpu::ln_modulate(kTwoThreads, x, small, small, kEps, NormRounding::None, out),
                Error);
   Tensor gamma = Tensor::empty({5}, DType::F32);
-  EXPECT_THROW(cpu::channel_rms_norm(kTwoThreads, r("vae_a_x"), gamma, cpu::ChannelNormAct::None,
-                                     out),
-               Error);
+  EXPECT_THROW(
+      cpu::channel_rms_norm(kTwoThreads, r("vae_a_x"), gamma, cpu::ChannelNormAct::None, out),
+      Error);
 }
 
 }  // namespace

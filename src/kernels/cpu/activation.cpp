@@ -20,29 +20,16 @@ float gelu_tanh(float x) {
 float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.707106781186547524f)); }
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
 // x holds a bf16 value; see vmath_simd.h for the order of the roundings.
 float gelu_tanh_t5(float x) {
-  float cube = round_bf16(x * x * x);
-  float t = round_bf16(cube * 0.044715f);
-  t = round_bf16(x + t);
-  t = round_bf16(t * 0.7978845608028654f);
-  t = round_bf16(std::tanh(t));
-  t = round_bf16(1.0f + t);
-  float half = round_bf16(x * 0.5f);
-  return round_bf16(half * t);
-}
-
-float load(const void* p, Elem type, int64_t i) {
-  return type == Elem::F32 ? static_cast<const float*>(p)[i]
-                           : bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-}
-void store(void* p, Elem type, int64_t i, float v) {
-  if (type == Elem::F32)
-    static_cast<float*>(p)[i] = v;
-  else
-    static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
+  float cube = round_to_bf16(x * x * x);
+  float t = round_to_bf16(cube * 0.044715f);
+  t = round_to_bf16(x + t);
+  t = round_to_bf16(t * 0.7978845608028654f);
+  t = round_to_bf16(std::tanh(t));
+  t = round_to_bf16(1.0f + t);
+  float half = round_to_bf16(x * 0.5f);
+  return round_to_bf16(half * t);
 }
 
 float activate(ActKind kind, float x) {
@@ -57,7 +44,7 @@ float activate(ActKind kind, float x) {
 
 void apply(const ActivationArgs& a, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i)
-    store(a.y, a.y_type, i, activate(a.kind, load(a.x, a.x_type, i)));
+    store_elem(a.y, a.y_type, i, activate(a.kind, load_elem(a.x, a.x_type, i)));
 }
 
 void gated_gelu_t5(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n) {
@@ -103,7 +90,8 @@ void run(const ComputeContext& ctx, const Tensor& x, Tensor& out, ActKind kind,
   args.y = out.mutable_raw();
   args.kind = kind;
   const ActivationKernels& k = kernels();
-  parallel_for(ctx, x.numel(), kGrain, [&](int64_t begin, int64_t end) { k.apply(args, begin, end); });
+  parallel_for(ctx, x.numel(), kGrain,
+               [&](int64_t begin, int64_t end) { k.apply(args, begin, end); });
 }
 
 }  // namespace
@@ -124,8 +112,8 @@ void gelu_tanh_t5(const ComputeContext& ctx, const Tensor& x, Tensor& out) {
 void gated_gelu_t5(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Tensor& out) {
   constexpr std::string_view op = "gated_gelu_t5";
   if (a.dtype() != DType::BF16 || b.dtype() != DType::BF16 || out.dtype() != DType::BF16)
-    fail(op, ": a, b and out must be bf16, found ", name(a.dtype()), ", ", name(b.dtype()),
-         ", ", name(out.dtype()));
+    fail(op, ": a, b and out must be bf16, found ", name(a.dtype()), ", ", name(b.dtype()), ", ",
+         name(out.dtype()));
   check_same_shape(a, b, op, "a", "b");
   check_output(out, a.shape(), op);
   const auto* pa = a.data<uint16_t>();

@@ -26,9 +26,7 @@ void activation_apply(const ActivationArgs& a, int64_t begin, int64_t end) {
     case ActKind::GeluErf:
       apply_activation<S>(a, begin, end, [](V x) { return gelu_erf<S>(x); });
       return;
-    case ActKind::Silu:
-      apply_activation<S>(a, begin, end, [](V x) { return silu<S>(x); });
-      return;
+    case ActKind::Silu: apply_activation<S>(a, begin, end, [](V x) { return silu<S>(x); }); return;
     case ActKind::GeluTanhT5:
       apply_activation<S>(a, begin, end, [](V x) { return gelu_tanh_t5<S>(x); });
       return;
@@ -57,8 +55,7 @@ void erf_array(const float* x, float* y, int64_t n) {
 
 template <class S>
 constexpr ActivationKernels activation_table() {
-  return {activation_apply<S>, gated_gelu_t5_array<S>, exp_array<S>, tanh_array<S>,
-          erf_array<S>};
+  return {activation_apply<S>, gated_gelu_t5_array<S>, exp_array<S>, tanh_array<S>, erf_array<S>};
 }
 
 }  // namespace kinema::cpu::simd

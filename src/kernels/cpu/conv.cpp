@@ -42,9 +42,7 @@ memory::desc plain_desc(const Shape& s) {
 // calling thread for one call and restores it after.
 class OmpThreads {
  public:
-  explicit OmpThreads(int threads) : saved_(omp_get_max_threads()) {
-    omp_set_num_threads(threads);
-  }
+  explicit OmpThreads(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
   ~OmpThreads() { omp_set_num_threads(saved_); }
   OmpThreads(const OmpThreads&) = delete;
   OmpThreads& operator=(const OmpThreads&) = delete;
@@ -116,12 +114,11 @@ std::shared_ptr<const Conv::Impl::Plan> Conv::Impl::plan(const ConvGeometry& g, 
   // Direct convolution only: Winograd would change the numerics.
   const auto kind = dnnl::prop_kind::forward_inference;
   const auto algo = dnnl::algorithm::convolution_direct;
-  auto desc = bias.defined()
-                  ? dnnl::convolution_forward::desc(kind, algo, src_any, weights_any,
-                                                    plain_desc(bias.shape()), dst_any, strides,
-                                                    pad_l, pad_r)
-                  : dnnl::convolution_forward::desc(kind, algo, src_any, weights_any, dst_any,
-                                                    strides, pad_l, pad_r);
+  auto desc = bias.defined() ? dnnl::convolution_forward::desc(kind, algo, src_any, weights_any,
+                                                               plain_desc(bias.shape()), dst_any,
+                                                               strides, pad_l, pad_r)
+                             : dnnl::convolution_forward::desc(kind, algo, src_any, weights_any,
+                                                               dst_any, strides, pad_l, pad_r);
   dnnl::convolution_forward::primitive_desc pd(desc, cpu_engine());
   auto p = std::make_shared<Plan>();
   p->primitive = dnnl::convolution_forward(pd);

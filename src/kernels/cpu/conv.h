@@ -28,8 +28,7 @@ struct ConvParams {
   static ConvParams symmetric(int axes, int64_t pad, int64_t stride = 1);
   // The Wan VAE's CausalConv3d with declared padding (pt, ph, pw): 2*pt frames before and none
   // after in time, (ph, ph) and (pw, pw) in space.
-  static ConvParams causal3d(int64_t pt, int64_t ph, int64_t pw,
-                             std::vector<int64_t> stride = {});
+  static ConvParams causal3d(int64_t pt, int64_t ph, int64_t pw, std::vector<int64_t> stride = {});
 };
 
 struct ConvGeometry;  // conv_geometry.h
@@ -67,8 +66,8 @@ class Conv {
 
  private:
   struct Impl;
-  void run(const ComputeContext& ctx, const ConvGeometry& g, const Tensor& x,
-           const Tensor& history, Tensor& out) const;
+  void run(const ComputeContext& ctx, const ConvGeometry& g, const Tensor& x, const Tensor& history,
+           Tensor& out) const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -86,8 +86,8 @@ ConvGeometry conv_geometry(std::string_view op, const Shape& x, const Shape& wei
            "] to precede x ", x.str(), ", found ", h.str());
     g.history = h[2];
     if (g.history > g.before[0])
-      fail(op, ": history has ", g.history, " frames but the convolution pads only ",
-           g.before[0], " in front");
+      fail(op, ": history has ", g.history, " frames but the convolution pads only ", g.before[0],
+           " in front");
     g.in[0] += g.history;
     g.before[0] -= g.history;
   }

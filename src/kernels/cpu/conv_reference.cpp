@@ -13,9 +13,9 @@ Tensor conv_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
     if (t->defined() && t->dtype() != DType::F32)
       fail(op, ": operands must be f32, found ", name(t->dtype()));
   Shape bias_shape = bias.shape(), history_shape = history.shape();
-  ConvGeometry g = conv_geometry(op, x.shape(), weight.shape(), params,
-                                 bias.defined() ? &bias_shape : nullptr,
-                                 history.defined() ? &history_shape : nullptr);
+  ConvGeometry g =
+      conv_geometry(op, x.shape(), weight.shape(), params, bias.defined() ? &bias_shape : nullptr,
+                    history.defined() ? &history_shape : nullptr);
   // Treat 2-D as 3-D with one frame and a 1-frame kernel.
   auto ext = [&](const std::vector<int64_t>& v, int64_t fill) {
     return g.axes == 3 ? v : std::vector<int64_t>{fill, v[0], v[1]};
@@ -51,8 +51,8 @@ Tensor conv_reference(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   for (int64_t kw = 0; kw < k[2]; ++kw) {
                     double v = input(n, c, ot * s[0] - pb[0] + kt, oh * s[1] - pb[1] + kh,
                                      ow * s[2] - pb[2] + kw);
-                    acc += v * ws[((o * g.in_channels + c) * k[0] + kt) * k[1] * k[2] +
-                                  kh * k[2] + kw];
+                    acc += v *
+                           ws[((o * g.in_channels + c) * k[0] + kt) * k[1] * k[2] + kh * k[2] + kw];
                   }
             ys[at++] = float(acc);
           }

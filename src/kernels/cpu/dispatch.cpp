@@ -26,4 +26,22 @@ void check_same_shape(const Tensor& a, const Tensor& b, std::string_view op,
          b.shape().str());
 }
 
+const float* f32_vector(const Tensor& t, int64_t n, std::string_view op, std::string_view operand) {
+  if (!t.defined()) fail(op, ": ", operand, " is not defined");
+  if (t.dtype() != DType::F32) fail(op, ": ", operand, " must be f32, found ", name(t.dtype()));
+  if (t.numel() != n) fail(op, ": ", operand, " has ", t.numel(), " values, expected ", n);
+  return t.data<float>();
+}
+
+int64_t rows_per_vector(const Tensor& x, const Tensor& v, std::string_view op,
+                        std::string_view operand) {
+  const int64_t d = x.dim(-1);
+  const int64_t rows = d == 0 ? 0 : x.numel() / d;
+  const int64_t batch = x.rank() >= 2 ? x.dim(0) : 1;
+  if (v.numel() == d) return rows == 0 ? 1 : rows;
+  if (v.numel() == batch * d && batch > 0) return rows / batch;
+  fail(op, ": ", operand, " has shape ", v.shape().str(), ", expected [", d, "] or [", batch,
+       ", 1, ", d, "] for x of shape ", x.shape().str());
+}
+
 }  // namespace kinema::cpu

@@ -13,27 +13,16 @@ namespace kinema::cpu {
 namespace generic {
 namespace {
 
-float load(const void* p, Elem type, int64_t i) {
-  return type == Elem::F32 ? static_cast<const float*>(p)[i]
-                           : bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-}
-void store(void* p, Elem type, int64_t i, float v) {
-  if (type == Elem::F32)
-    static_cast<float*>(p)[i] = v;
-  else
-    static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
-}
-
 void binary(const BinaryArgs& a, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
-    float x = load(a.a, a.a_type, i), y = load(a.b, a.b_type, i);
-    store(a.y, a.y_type, i, a.op == BinaryOp::Add ? x + y : x * y);
+    float x = load_elem(a.a, a.a_type, i), y = load_elem(a.b, a.b_type, i);
+    store_elem(a.y, a.y_type, i, a.op == BinaryOp::Add ? x + y : x * y);
   }
 }
 
 void unary(const UnaryArgs& a, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
-    float v = load(a.x, a.x_type, i);
+    float v = load_elem(a.x, a.x_type, i);
     switch (a.op) {
       case UnaryOp::Copy: break;
       case UnaryOp::Scale: v *= a.s; break;
@@ -41,7 +30,7 @@ void unary(const UnaryArgs& a, int64_t begin, int64_t end) {
         if (!std::isnan(v)) v = std::min(std::max(v, a.lo), a.hi);
         break;
     }
-    store(a.y, a.y_type, i, v);
+    store_elem(a.y, a.y_type, i, v);
   }
 }
 
@@ -49,7 +38,7 @@ void add_gated(const GatedArgs& a, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const float* gate = a.gate + (r / a.rows_per_gate) * a.dim;
     for (int64_t i = 0; i < a.dim; ++i) {
-      float prod = load(a.y, a.y_type, r * a.dim + i) * gate[i];
+      float prod = load_elem(a.y, a.y_type, r * a.dim + i) * gate[i];
       a.x[r * a.dim + i] += prod;
     }
   }
@@ -90,7 +79,8 @@ void run_binary(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Ten
   args.y = out.mutable_raw();
   args.op = op;
   const ElementwiseKernels& k = kernels();
-  parallel_for(ctx, a.numel(), kGrain, [&](int64_t begin, int64_t end) { k.binary(args, begin, end); });
+  parallel_for(ctx, a.numel(), kGrain,
+               [&](int64_t begin, int64_t end) { k.binary(args, begin, end); });
 }
 
 void run_unary(const ComputeContext& ctx, const Tensor& x, Tensor& out, UnaryArgs args,
@@ -101,7 +91,8 @@ void run_unary(const ComputeContext& ctx, const Tensor& x, Tensor& out, UnaryArg
   args.x = x.raw();
   args.y = out.mutable_raw();
   const ElementwiseKernels& k = kernels();
-  parallel_for(ctx, x.numel(), kGrain, [&](int64_t begin, int64_t end) { k.unary(args, begin, end); });
+  parallel_for(ctx, x.numel(), kGrain,
+               [&](int64_t begin, int64_t end) { k.unary(args, begin, end); });
 }
 
 }  // namespace
@@ -145,12 +136,7 @@ void add_gated(const ComputeContext& ctx, Tensor& x, const Tensor& y, const Tens
   check_same_shape(x, y, op, "x", "y");
   args.dim = x.dim(-1);
   const int64_t rows = args.dim == 0 ? 0 : x.numel() / args.dim;
-  // One gate for all rows, or one per batch item (the leading axis).
-  const int64_t groups = gate.numel() == args.dim ? 1 : x.rank() >= 2 ? x.dim(0) : 1;
-  if (gate.numel() != groups * args.dim)
-    fail(op, ": gate has shape ", gate.shape().str(), ", expected [", args.dim, "] or [",
-         x.rank() >= 2 ? x.dim(0) : 1, ", 1, ", args.dim, "] for x of shape ", x.shape().str());
-  args.rows_per_gate = groups == 1 ? std::max<int64_t>(rows, 1) : rows / groups;
+  args.rows_per_gate = rows_per_vector(x, gate, op, "gate");
   args.x = x.mutable_data<float>();
   args.y = y.raw();
   args.gate = gate.data<float>();

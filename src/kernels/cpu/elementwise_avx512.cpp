@@ -1,5 +1,5 @@
-#include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/elementwise_simd.h"
+#include "kernels/cpu/simd_avx512.h"
 
 namespace kinema::cpu::avx512 {
 constinit const ElementwiseKernels elementwise_kernels = simd::elementwise_table<Simd>();

@@ -15,37 +15,25 @@ namespace kinema::cpu {
 namespace generic {
 namespace {
 
-float load(const void* p, Elem type, int64_t i) {
-  return type == Elem::F32 ? static_cast<const float*>(p)[i]
-                           : bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-}
-void store(void* p, Elem type, int64_t i, float v) {
-  if (type == Elem::F32)
-    static_cast<float*>(p)[i] = v;
-  else
-    static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
-}
-float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
-
 void layer_norm_rows(const LayerNormArgs& a, int64_t begin, int64_t end) {
   const int64_t d = a.dim;
   for (int64_t r = begin; r < end; ++r) {
     int64_t base = r * d;
     double sum = 0, sq = 0;
-    for (int64_t i = 0; i < d; ++i) sum += load(a.x, a.x_type, base + i);
+    for (int64_t i = 0; i < d; ++i) sum += load_elem(a.x, a.x_type, base + i);
     double mean = sum / double(d);
     for (int64_t i = 0; i < d; ++i) {
-      double c = load(a.x, a.x_type, base + i) - mean;
+      double c = load_elem(a.x, a.x_type, base + i) - mean;
       sq += c * c;
     }
     float rstd = float(1.0 / std::sqrt(sq / double(d) + a.eps));
     int64_t group = a.scale ? r / a.rows_per_modulation : 0;
     for (int64_t i = 0; i < d; ++i) {
-      float n = (load(a.x, a.x_type, base + i) - float(mean)) * rstd;
-      if (a.round_normed) n = round_bf16(n);
+      float n = (load_elem(a.x, a.x_type, base + i) - float(mean)) * rstd;
+      if (a.round_normed) n = round_to_bf16(n);
       if (a.weight) n = n * a.weight[i] + a.bias[i];
       if (a.scale) n = n * (1.0f + a.scale[group * d + i]) + a.shift[group * d + i];
-      store(a.y, a.y_type, base + i, n);
+      store_elem(a.y, a.y_type, base + i, n);
     }
   }
 }
@@ -56,14 +44,14 @@ void rms_norm_rows(const RmsNormArgs& a, int64_t begin, int64_t end) {
     int64_t base = r * d;
     double sq = 0;
     for (int64_t i = 0; i < d; ++i) {
-      double v = load(a.x, a.x_type, base + i);
+      double v = load_elem(a.x, a.x_type, base + i);
       sq += v * v;
     }
     float rs = float(1.0 / std::sqrt(sq / double(d) + a.eps));
     for (int64_t i = 0; i < d; ++i) {
-      float n = load(a.x, a.x_type, base + i) * rs;
-      if (a.round_normed) n = round_bf16(n);
-      store(a.y, a.y_type, base + i, n * a.weight[i]);
+      float n = load_elem(a.x, a.x_type, base + i) * rs;
+      if (a.round_normed) n = round_to_bf16(n);
+      store_elem(a.y, a.y_type, base + i, n * a.weight[i]);
     }
   }
 }
@@ -96,14 +84,8 @@ const NormKernels& kernels() {
 }
 
 // Rows per thread chunk: about 16K elements, so small tensors stay on one thread.
-int64_t row_grain(int64_t dim) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(dim, 1)); }
-
-// Checks an f32 parameter vector of exactly `n` values.
-const float* f32_vector(const Tensor& t, int64_t n, std::string_view op, std::string_view name) {
-  if (t.dtype() != DType::F32)
-    fail(op, ": ", name, " must be f32, found ", kinema::name(t.dtype()));
-  if (t.numel() != n) fail(op, ": ", name, " has ", t.numel(), " values, expected ", n);
-  return t.data<float>();
+int64_t row_grain(int64_t dim) {
+  return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(dim, 1));
 }
 
 int64_t last_dim(const Tensor& x, std::string_view op) {
@@ -149,15 +131,9 @@ void ln_modulate(const ComputeContext& ctx, const Tensor& x, const Tensor& scale
   args.dim = last_dim(x, op);
   args.eps = eps;
   args.round_normed = rounding == NormRounding::Bf16;
-  // One modulation vector for all rows, or one per batch item (the leading axis).
-  int64_t rows = args.dim == 0 ? 0 : x.numel() / args.dim;
-  int64_t groups = scale.numel() == args.dim ? 1 : x.rank() >= 2 ? x.dim(0) : 1;
-  if (scale.numel() != groups * args.dim)
-    fail(op, ": scale has shape ", scale.shape().str(), ", expected [", args.dim, "] or [",
-         x.rank() >= 2 ? x.dim(0) : 1, ", 1, ", args.dim, "] for x of shape ", x.shape().str());
-  args.scale = f32_vector(scale, groups * args.dim, op, "scale");
-  args.shift = f32_vector(shift, groups * args.dim, op, "shift");
-  args.rows_per_modulation = groups == 1 ? std::max<int64_t>(rows, 1) : rows / groups;
+  args.rows_per_modulation = rows_per_vector(x, scale, op, "scale");
+  args.scale = f32_vector(scale, scale.numel(), op, "scale");
+  args.shift = f32_vector(shift, scale.numel(), op, "shift");
   run_layer_norm(ctx, args, x, out, op);
 }
 
@@ -212,7 +188,8 @@ void channel_rms_norm(const ComputeContext& ctx, const Tensor& x, const Tensor& 
     args.gain = gain.data();
     args.silu = act == ChannelNormAct::Silu;
     // Chunks of whole 64-position tiles; a tile reads all C channels.
-    parallel_for(ctx, (positions + 63) / 64, std::max<int64_t>(1, 4096 / std::max<int64_t>(channels, 1)),
+    parallel_for(ctx, (positions + 63) / 64,
+                 std::max<int64_t>(1, 4096 / std::max<int64_t>(channels, 1)),
                  [&](int64_t begin, int64_t end) {
                    k.channel_norm(args, begin * 64, std::min(end * 64, positions));
                  });

@@ -1,5 +1,5 @@
-#include "kernels/cpu/simd_avx512.h"
 #include "kernels/cpu/norm_simd.h"
+#include "kernels/cpu/simd_avx512.h"
 
 namespace kinema::cpu::avx512 {
 constinit const NormKernels norm_kernels = simd::norm_table<Simd>();

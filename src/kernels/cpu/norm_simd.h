@@ -33,11 +33,13 @@ void layer_norm_row(const LayerNormArgs& a, const TX* x, TY* y, const float* sca
   const int64_t d = a.dim;
   const V mean = S::set1(row_sum<S>(x, d, [](V v, int) { return v; }) / float(d));
   // Two-pass variance: centred values, with the padding lanes of a partial vector zeroed.
-  float var = row_sum<S>(x, d, [&](V v, int k) {
-                V c = S::sub(v, mean);
-                if (k < S::N) c = S::keep_n(c, k);
-                return S::mul(c, c);
-              }) / float(d);
+  float var = row_sum<S>(x, d,
+                         [&](V v, int k) {
+                           V c = S::sub(v, mean);
+                           if (k < S::N) c = S::keep_n(c, k);
+                           return S::mul(c, c);
+                         }) /
+              float(d);
   const V rstd = S::set1(1.0f / __builtin_sqrtf(var + a.eps));
   const V one = S::set1(1.0f);
   for (int64_t i = 0; i < d; i += S::N) {
@@ -65,9 +67,8 @@ void layer_norm_rows(const LayerNormArgs& a, int64_t begin, int64_t end) {
       scale = a.scale + group * a.dim;
       shift = a.shift + group * a.dim;
     }
-    with_types(a.x, a.x_type, a.y, a.y_type, r * a.dim, [&](auto* x, auto* y) {
-      layer_norm_row<S>(a, x, y, scale, shift);
-    });
+    with_types(a.x, a.x_type, a.y, a.y_type, r * a.dim,
+               [&](auto* x, auto* y) { layer_norm_row<S>(a, x, y, scale, shift); });
   }
 }
 

@@ -54,7 +54,7 @@ struct Simd {
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V div(V a, V b) { return _mm256_div_ps(a, b); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }   // a*b + c
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }    // a*b + c
   static V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a*b
   // max/min return the second operand when one is NaN; callers put the value that must
   // propagate NaN second.
@@ -77,7 +77,9 @@ struct Simd {
   static M lt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static V select(M m, V if_true, V if_false) { return _mm256_blendv_ps(if_false, if_true, m); }
 
-  static V round_int(V v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V round_int(V v) {
+    return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   // p * 2^n for integral n in [-252, 254]: two exact power-of-two factors, each a normal float,
   // so results in the subnormal range round once and overflow gives inf.
   static V ldexp(V p, V n) {
@@ -108,8 +110,8 @@ struct Simd {
   // bf16 bit patterns as torch rounds them: nearest even, NaN kept quiet.
   static __m128i bf16_bits(V v) {
     __m256i r = _mm256_srli_epi32(rounded_bits(v), 16);
-    __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(_mm256_castps_si256(v), 16),
-                                    _mm256_set1_epi32(0x40));
+    __m256i quiet =
+        _mm256_or_si256(_mm256_srli_epi32(_mm256_castps_si256(v), 16), _mm256_set1_epi32(0x40));
     r = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet),
                                              _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
     // Values are <= 0xffff, so the signed-to-unsigned saturating pack is exact.

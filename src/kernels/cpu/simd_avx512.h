@@ -59,7 +59,7 @@ struct Simd {
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V div(V a, V b) { return _mm512_div_ps(a, b); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }   // a*b + c
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }    // a*b + c
   static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a*b
   // max/min return the second operand when one is NaN; callers put the value that must
   // propagate NaN second.
@@ -70,8 +70,8 @@ struct Simd {
   // mag with the sign bit of `sign` (bitwise select: sign_bit ? sign : mag).
   static V copysign(V mag, V sign) {
     const __m512i sign_bit = _mm512_set1_epi32(int(0x80000000u));
-    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
-        sign_bit, _mm512_castps_si512(sign), _mm512_castps_si512(mag), 0xCA));
+    return _mm512_castsi512_ps(_mm512_ternarylogic_epi32(sign_bit, _mm512_castps_si512(sign),
+                                                         _mm512_castps_si512(mag), 0xCA));
   }
   static float reduce_add(V v) { return _mm512_reduce_add_ps(v); }
 
@@ -102,8 +102,8 @@ struct Simd {
   // bf16 bit patterns as torch rounds them: nearest even, NaN kept quiet.
   static __m256i bf16_bits(V v) {
     __m512i r = _mm512_srli_epi32(rounded_bits(v), 16);
-    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(_mm512_castps_si512(v), 16),
-                                    _mm512_set1_epi32(0x40));
+    __m512i quiet =
+        _mm512_or_si512(_mm512_srli_epi32(_mm512_castps_si512(v), 16), _mm512_set1_epi32(0x40));
     r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet);
     return _mm512_cvtepi32_epi16(r);
   }

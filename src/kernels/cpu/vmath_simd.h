@@ -21,8 +21,11 @@ template <class S>
 inline typename S::V exp(typename S::V x) {
   using V = typename S::V;
   // e^r = 1 + r + r^2 q(r) on |r| <= ln2/2; fit error 1.4e-9 in q.
-  static constexpr float q[] = {0.5f, 0.1666666716337204f, 0.04166646674275398f,
-                                0.00833331048488617f, 0.0013933641603216529f,
+  static constexpr float q[] = {0.5f,
+                                0.1666666716337204f,
+                                0.04166646674275398f,
+                                0.00833331048488617f,
+                                0.0013933641603216529f,
                                 0.00019890980911441147f};
   // Below -104 the result rounds to 0, above 88.8 to inf; the clamp keeps 2^n in range.
   // max/min keep a NaN x (second operand).
@@ -40,7 +43,7 @@ template <class S>
 inline typename S::V tanh(typename S::V x) {
   using V = typename S::V;
   // tanh(x) = x + x^3 p(x^2) on |x| < 0.625; fit error 1.6e-9 in p.
-  static constexpr float p[] = {-0.3333333432674408f, 0.13333304226398468f,
+  static constexpr float p[] = {-0.3333333432674408f,   0.13333304226398468f,
                                 -0.053959257900714874f, 0.02176891826093197f,
                                 -0.008343945257365704f, 0.002292744815349579f};
   V a = S::abs(x);
@@ -56,17 +59,15 @@ inline typename S::V tanh(typename S::V x) {
 template <class S>
 inline typename S::V erf(typename S::V x) {
   using V = typename S::V;
-  static constexpr float p[] = {1.1283791065216064f, -0.3761262595653534f,
-                                0.11283594369888306f, -0.02685421146452427f,
-                                0.005189087241888046f, -0.000801686430349946f,
-                                7.875874871388078e-05f};
+  static constexpr float p[] = {
+      1.1283791065216064f,   -0.3761262595653534f,   0.11283594369888306f,  -0.02685421146452427f,
+      0.005189087241888046f, -0.000801686430349946f, 7.875874871388078e-05f};
   // q fits erfcx(x) = e^{x^2} erfc(x) on [1, 3.95], in t = x - 2.475; fit error 4.5e-8.
-  static constexpr float q[] = {0.21268075704574585f, -0.07560962438583374f,
-                                0.025547536090016365f, -0.008250891231000423f,
-                                0.0025602516252547503f, -0.0007711793296039104f,
-                                0.00022286089370027184f, -5.6924451200757176e-05f,
-                                1.566487662785221e-05f, -6.733383088430855e-06f,
-                                1.710523065412417e-06f};
+  static constexpr float q[] = {
+      0.21268075704574585f,    -0.07560962438583374f,    0.025547536090016365f,
+      -0.008250891231000423f,  0.0025602516252547503f,   -0.0007711793296039104f,
+      0.00022286089370027184f, -5.6924451200757176e-05f, 1.566487662785221e-05f,
+      -6.733383088430855e-06f, 1.710523065412417e-06f};
   V a = S::abs(x);
   V small = S::mul(x, poly<S>(S::mul(x, x), p));
   V ac = S::min(S::set1(3.95f), a);
