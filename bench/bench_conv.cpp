@@ -45,11 +45,9 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iters) {
   return sum;
 }
 
-// f32 FMA GFLOP/s of `threads` threads running the loop at once (measured once per process).
+// f32 FMA GFLOP/s of `threads` threads running the loop at once. Measured right after each
+// benchmark run, so that both numbers see the same machine load.
 double fma_peak_gflops(int threads) {
-  static double cached = 0;
-  static int cached_threads = 0;
-  if (cached_threads == threads) return cached;
   const bool avx512 = detected_isa() >= Isa::Avx512;
   const int lanes = avx512 ? 16 : 8;
   const int64_t iters = 20'000'000;
@@ -62,9 +60,7 @@ double fma_peak_gflops(int threads) {
     sink = sink + s;
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  cached = 2.0 * lanes * kChains * double(iters) * threads / seconds / 1e9;
-  cached_threads = threads;
-  return cached;
+  return 2.0 * lanes * kChains * double(iters) * threads / seconds / 1e9;
 }
 
 Tensor random_tensor(const Shape& shape, float scale) {
