@@ -16,7 +16,9 @@ TEST(DType, Bf16MatchesTorchRounding) {
   const uint16_t* ws = want.data<uint16_t>();
   for (int64_t i = 0; i < x.numel(); ++i) {
     ASSERT_EQ(f32_to_bf16(xs[i]), ws[i]) << "at " << i << " x=" << xs[i];
-    if (!std::isnan(xs[i])) EXPECT_EQ(f32_to_bf16(bf16_to_f32(ws[i])), ws[i]);
+    if (!std::isnan(xs[i])) {
+      EXPECT_EQ(f32_to_bf16(bf16_to_f32(ws[i])), ws[i]);
+    }
   }
 }
 
@@ -28,7 +30,9 @@ TEST(DType, F16MatchesTorchRounding) {
   for (int64_t i = 0; i < x.numel(); ++i) {
     ASSERT_EQ(f32_to_f16(xs[i]), ws[i]) << "at " << i << " x=" << xs[i];
     float back = f16_to_f32(ws[i]);
-    if (!std::isnan(back)) EXPECT_EQ(f32_to_f16(back), ws[i]);
+    if (!std::isnan(back)) {
+      EXPECT_EQ(f32_to_f16(back), ws[i]);
+    }
   }
 }
 
@@ -42,7 +46,9 @@ void check_fp8(const char* table, float (*decode)(uint8_t), uint8_t (*encode)(fl
       continue;
     }
     EXPECT_EQ(got, w) << table << " code " << code;
-    if (!std::isinf(w) && !(w == 0.0f && code == 0x80)) EXPECT_EQ(encode(w), code) << table << " code " << code;
+    if (!std::isinf(w) && !(w == 0.0f && code == 0x80)) {
+      EXPECT_EQ(encode(w), code) << table << " code " << code;
+    }
   }
 }
 
