@@ -40,9 +40,11 @@ std::string resolve_folder(const std::string& dir) {
     fail(dir,
          ": no weights in this folder (expected diffusion_pytorch_model.safetensors, "
          "model.safetensors, a *.safetensors.index.json or one *.safetensors file)");
-  std::sort(singles.begin(), singles.end());
+  std::vector<std::string> names;
+  for (const auto& p : pick) names.push_back(fs::path(p).filename().string());
+  std::sort(names.begin(), names.end());
   std::string list;
-  for (const auto& p : pick) list += (list.empty() ? "" : ", ") + fs::path(p).filename().string();
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   fail(dir, ": several candidate weight files (", list, "); pass the one to load");
 }
 

@@ -357,6 +357,11 @@ def make_pytorch(out, g):
     out.write("pt/zip64.pt", z64)
     out.expect("pt/zip64.pt", "pytorch", expect_torch(basic.items()))
 
+    # An archive comment after the end-of-central-directory record.
+    comment = b"kinema test comment"
+    out.write("pt/comment.pt", data[:-2] + struct.pack("<H", len(comment)) + comment)
+    out.expect("pt/comment.pt", "pytorch", expect_torch(basic.items()))
+
     # Corrupt variants.
     for cut in (10, 100, len(data) // 2, len(data) - 10):
         out.write(f"bad/pt_trunc_{cut}.pt", data[:cut])

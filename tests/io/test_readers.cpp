@@ -140,6 +140,7 @@ TEST(PyTorch, NestedDictsFlattenWithDots) { check_against_manifest("pt/nested.pt
 TEST(PyTorch, ModuleStateDict) { check_against_manifest("pt/module.pth"); }
 TEST(PyTorch, Parameters) { check_against_manifest("pt/params.pt"); }
 TEST(PyTorch, Zip64Archive) { check_against_manifest("pt/zip64.pt"); }
+TEST(PyTorch, ZipWithComment) { check_against_manifest("pt/comment.pt"); }
 
 TEST(PyTorch, HandMadePickle) {
   auto wf = WeightFile::open(io_path("bad/pt_ok_handmade.pt"));
