@@ -41,8 +41,22 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   return file;
 }
 
+std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string path, const void* data,
+                                                         size_t size) {
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = std::move(path);
+  file->size_ = size;
+  if (size > 0) {
+    // Exactly `size` bytes, so that AddressSanitizer flags any read past the end.
+    file->owned_.reset(new std::byte[size]);
+    std::memcpy(file->owned_.get(), data, size);
+    file->data_ = file->owned_.get();
+  }
+  return file;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  if (data_ && !owned_) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
 }  // namespace kinema

@@ -12,6 +12,10 @@ class MappedFile {
  public:
   // Throws Error naming the path when the file cannot be opened or mapped.
   static std::shared_ptr<const MappedFile> open(const std::string& path);
+  // A copy of `size` bytes in heap memory that reads like a mapped file named `path`: lets the
+  // weight readers parse a buffer (fuzzing, tests) through the same code as a file on disk.
+  static std::shared_ptr<const MappedFile> from_bytes(std::string path, const void* data,
+                                                      size_t size);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -25,6 +29,7 @@ class MappedFile {
   std::string path_;
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
+  std::unique_ptr<std::byte[]> owned_;  // set by from_bytes(); then data_ is not a mapping
 };
 
 }  // namespace kinema
