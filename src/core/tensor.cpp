@@ -111,7 +111,9 @@ std::vector<float> Tensor::to_f32_vector() const {
 void convert_to_f32(DType src_dtype, const void* src, float* dst, int64_t n) {
   const auto* b = static_cast<const uint8_t*>(src);
   switch (src_dtype) {
-    case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+    case DType::F32:
+      if (n > 0) std::memcpy(dst, src, size_t(n) * 4);
+      return;
     case DType::F64:
       for (int64_t i = 0; i < n; ++i) {
         double v;
@@ -165,7 +167,9 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, int64_t n) {
 void convert_from_f32(const float* src, DType dst_dtype, void* dst, int64_t n) {
   auto* b = static_cast<uint8_t*>(dst);
   switch (dst_dtype) {
-    case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+    case DType::F32:
+      if (n > 0) std::memcpy(dst, src, size_t(n) * 4);
+      return;
     case DType::F64:
       for (int64_t i = 0; i < n; ++i) {
         double v = src[i];
