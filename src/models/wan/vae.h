@@ -3,6 +3,7 @@
 // the clip length, and the results equal the official chunked computation.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 

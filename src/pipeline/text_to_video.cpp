@@ -1,0 +1,110 @@
+#include "pipeline/text_to_video.h"
+
+#include "pipeline/noise.h"
+#include "pipeline/sampler.h"
+
+namespace kinema {
+
+const std::string_view kWanDefaultNegativePrompt =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+std::string_view phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::EncodeText: return "encode text";
+    case Phase::Denoise: return "denoise";
+    case Phase::Decode: return "decode";
+  }
+  return "?";
+}
+
+WanModels::WanModels(const ModelFiles& files) : files_(files) {
+  dit_file_ = WeightFile::open(files.dit);
+  dit_ = std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom));
+  vae_file_ = WeightFile::open(files.vae);
+  vae_ = std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
+  tokenizer_ = Tokenizer::load(files.tokenizer);
+}
+
+WanModels::~WanModels() = default;
+
+std::vector<Tensor> WanModels::encode_prompts(const ComputeContext& ctx,
+                                              const std::vector<std::string>& prompts) const {
+  auto file = WeightFile::open(files_.t5);
+  UMT5Encoder encoder(*file, resolve_umt5_config(*file, files_.allow_custom));
+  if (encoder.config().dim != dit_->config().text_dim)
+    fail(files_.t5, ": the text encoder's width ", encoder.config().dim,
+         " does not match the DiT's text_dim ", dit_->config().text_dim);
+  std::vector<Tensor> out;
+  for (const std::string& p : prompts) out.push_back(encoder.encode(ctx, tokenizer_->encode(p)));
+  return out;  // the encoder and its mapping are released here
+}
+
+Shape latent_shape(const GenerationParams& p, int z_dim) {
+  if (p.width <= 0 || p.height <= 0 || p.width % 16 || p.height % 16)
+    fail("size ", p.width, "x", p.height, ": width and height must be positive multiples of 16");
+  if (p.frames < 1 || (p.frames - 1) % 4 != 0) {
+    int below = (p.frames - 1) / 4 * 4 + 1;
+    fail("frames ", p.frames, ": must be 4n+1 (nearest valid: ", below < 1 ? 1 : below, " or ",
+         (below < 1 ? 1 : below) + 4, ")");
+  }
+  if (p.steps < 1) fail("steps must be at least 1, got ", p.steps);
+  return Shape({z_dim, (p.frames - 1) / 4 + 1, p.height / 8, p.width / 8});
+}
+
+Tensor generate(const ComputeContext& ctx, const WanModels& models, const GenerationParams& params,
+                const GenerationCallbacks& cb) {
+  auto progress = [&cb](Phase phase, int step, int total) {
+    if (cb.progress) cb.progress(phase, step, total);
+  };
+  auto check_cancel = [&cb] {
+    if (cb.cancelled && cb.cancelled()) throw Cancelled();
+  };
+  const WanDiT& dit = models.dit();
+  const Shape shape = latent_shape(params, models.vae().config().z_dim);
+
+  progress(Phase::EncodeText, 0, 2);
+  std::string negative =
+      params.negative_prompt.empty() ? std::string(kWanDefaultNegativePrompt) : params.negative_prompt;
+  std::vector<Tensor> contexts = models.encode_prompts(ctx, {params.prompt, negative});
+  TextConditioning cond = dit.encode_text(ctx, contexts[0], params.precision);
+  TextConditioning uncond = dit.encode_text(ctx, contexts[1], params.precision);
+  contexts.clear();
+  progress(Phase::EncodeText, 2, 2);
+  check_cancel();
+
+  Tensor x;
+  if (params.noise) {
+    if (params.noise->shape() != shape || params.noise->dtype() != DType::F32)
+      fail("injected noise is ", params.noise->shape().str(), " ", name(params.noise->dtype()),
+           ", expected ", shape.str(), " f32");
+    x = params.noise->clone();
+  } else {
+    x = gaussian_noise(ctx, shape, params.seed);
+  }
+  const Schedule schedule = make_schedule(params.sampler, params.steps, params.shift);
+  auto sampler = make_sampler(params.sampler, schedule);
+  const int64_t n = shape.numel();
+  Tensor v = Tensor::empty(shape, DType::F32);
+  progress(Phase::Denoise, 0, params.steps);
+  for (int i = 0; i < params.steps; ++i) {
+    const int64_t t = schedule.timesteps[size_t(i)];
+    Tensor v_cond = dit.forward(ctx, x, t, cond, params.precision);
+    check_cancel();
+    Tensor v_uncond = dit.forward(ctx, x, t, uncond, params.precision);
+    apply_guidance(v_cond.data<float>(), v_uncond.data<float>(), params.guidance,
+                   v.mutable_data<float>(), n);
+    sampler->step(i, v.data<float>(), x.mutable_data<float>(), n);
+    progress(Phase::Denoise, i + 1, params.steps);
+    check_cancel();
+  }
+
+  progress(Phase::Decode, 0, int(shape[1]));
+  return models.vae().decode(ctx, x, [&](int64_t done, int64_t total) {
+    progress(Phase::Decode, int(done), int(total));
+    check_cancel();
+  });
+}
+
+}  // namespace kinema
