@@ -91,6 +91,15 @@ TEST(Convert, F32RoundsToBf16AsTorch) {
   expect_all_lengths(DType::F32, f32_specials_and_random(100000));
 }
 
+// fp8 weights are made by core's encoders: values below half the smallest subnormal must give
+// zero (they once came out as inf / NaN).
+TEST(Convert, Fp8EncodersFlushTinyValuesToZero) {
+  EXPECT_EQ(f8e5m2_to_f32(f32_to_f8e5m2(6.0e-6f)), 0.0f);
+  EXPECT_EQ(f8e5m2_to_f32(f32_to_f8e5m2(-6.0e-6f)), -0.0f);
+  EXPECT_EQ(f8e4m3_to_f32(f32_to_f8e4m3(7.0e-4f)), 0.0f);
+  EXPECT_EQ(f8e4m3_to_f32(f32_to_f8e4m3(1.5e-3f)), 0.001953125f);  // rounds up to 2^-9
+}
+
 class ConvertBlocks : public testing::TestWithParam<DType> {};
 
 // Random bytes reach every scale, including inf and NaN scales and every packed code.

@@ -93,34 +93,40 @@ void convert_row_to_bf16(DType src_dtype, const void* src, uint16_t* dst, int64_
   impl(src_dtype, src, dst, n);
 }
 
-// src: [..., C] -> dst: [..., C] f32 or bf16
-void convert(const ComputeContext& ctx, const Tensor& src, Tensor& dst) {
-  if (src.shape() != dst.shape())
-    fail("convert: destination shape ", dst.shape().str(), " differs from source shape ",
-         src.shape().str());
-  if (dst.dtype() != DType::F32 && dst.dtype() != DType::BF16)
-    fail("convert: destination must be f32 or bf16, got ", name(dst.dtype()));
-  if (src.numel() == 0) return;
-  int64_t cols = src.rank() == 0 ? 1 : src.dim(-1);
-  int64_t rows = src.numel() / cols;
-  check_row(src.dtype(), cols, dst.dtype() == DType::F32 ? "f32" : "bf16");
-  size_t src_row = src.nbytes() / size_t(rows);
-  const auto* s = static_cast<const uint8_t*>(src.raw());
-  auto* d = static_cast<uint8_t*>(dst.mutable_raw());
-  bool to_f32 = dst.dtype() == DType::F32;
+void convert_rows(const ComputeContext& ctx, DType src_dtype, const void* src, DType dst_dtype,
+                  void* dst, int64_t rows, int64_t cols) {
+  if (dst_dtype != DType::F32 && dst_dtype != DType::BF16)
+    fail("convert: destination must be f32 or bf16, got ", name(dst_dtype));
+  if (rows <= 0 || cols <= 0) return;
+  bool to_f32 = dst_dtype == DType::F32;
+  check_row(src_dtype, cols, to_f32 ? "f32" : "bf16");
+  size_t src_row = *storage_bytes(src_dtype, uint64_t(cols));
   size_t dst_row = size_t(cols) * (to_f32 ? 4 : 2);
+  const auto* s = static_cast<const uint8_t*>(src);
+  auto* d = static_cast<uint8_t*>(dst);
   // About 64 KiB of output per task keeps the split worthwhile.
   int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / int64_t(dst_row));
   parallel_for(ctx, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       if (to_f32)
-        convert_row_to_f32(src.dtype(), s + size_t(r) * src_row,
+        convert_row_to_f32(src_dtype, s + size_t(r) * src_row,
                            reinterpret_cast<float*>(d + size_t(r) * dst_row), cols);
       else
-        convert_row_to_bf16(src.dtype(), s + size_t(r) * src_row,
+        convert_row_to_bf16(src_dtype, s + size_t(r) * src_row,
                             reinterpret_cast<uint16_t*>(d + size_t(r) * dst_row), cols);
     }
   });
+}
+
+// src: [..., C] -> dst: [..., C] f32 or bf16
+void convert(const ComputeContext& ctx, const Tensor& src, Tensor& dst) {
+  if (src.shape() != dst.shape())
+    fail("convert: destination shape ", dst.shape().str(), " differs from source shape ",
+         src.shape().str());
+  if (src.numel() == 0) return;
+  int64_t cols = src.rank() == 0 ? 1 : src.dim(-1);
+  convert_rows(ctx, src.dtype(), src.raw(), dst.dtype(), dst.mutable_raw(), src.numel() / cols,
+               cols);
 }
 
 }  // namespace kinema::cpu

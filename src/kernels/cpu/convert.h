@@ -21,6 +21,11 @@ void convert_row_to_f32(DType src_dtype, const void* src, float* dst, int64_t n)
 // n values -> bf16 bits: the value's f32 conversion rounded to nearest even, as torch rounds.
 void convert_row_to_bf16(DType src_dtype, const void* src, uint16_t* dst, int64_t n);
 
+// rows x cols values of src_dtype (rows contiguous) -> dst_dtype f32 or bf16, rows split across
+// ctx.threads. cols must be whole blocks for block types.
+void convert_rows(const ComputeContext& ctx, DType src_dtype, const void* src, DType dst_dtype,
+                  void* dst, int64_t rows, int64_t cols);
+
 // src: [R, C] any convertible dtype -> dst: [R, C] f32 or bf16 (dst's dtype), rows split across
 // ctx.threads. Any rank works: the last axis is the row.
 void convert(const ComputeContext& ctx, const Tensor& src, Tensor& dst);
