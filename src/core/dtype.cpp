@@ -101,6 +101,7 @@ int encode_minifloat(float a, int exp_bits, int mant_bits, int bias, int max_cod
   int quantum_exp = (unbiased < min_normal ? min_normal : unbiased) - mant_bits;
   float q = std::nearbyint(std::ldexp(a, -quantum_exp));  // round half to even
   float rounded = std::ldexp(q, quantum_exp);
+  if (rounded == 0.0f) return 0;  // below half the smallest subnormal
   float max_val = decode_minifloat(uint8_t(max_code), exp_bits, mant_bits, bias);
   if (rounded > max_val) return -1;
   // Re-encode the exactly representable value.

@@ -1,0 +1,46 @@
+// oneDNN matmul primitives behind matmul.h, created once per problem and reused. Internal to the
+// kernels layer: nothing of oneDNN leaks into the public headers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/parallel.h"
+
+namespace kinema::cpu::onednn {
+
+// How the B operand of C = A·B is stored.
+enum class BLayout {
+  Transposed,  // [N, K] row-major, a Linear weight: C = A·Bᵀ
+  Plain,       // [K, N] row-major
+  Packed,      // oneDNN's preferred blocked layout for this processor, made by pack_b()
+};
+
+// C[M, N] = A[M, K] · B[K, N] (+ bias[N]), f32 accumulation.
+struct Gemm {
+  int64_t m = 0, k = 0, n = 0;
+  DType ab = DType::F32;  // A and B: f32 or bf16
+  DType c = DType::F32;   // f32, or bf16 (one rounding at the end) when ab is bf16
+  BLayout layout = BLayout::Transposed;
+  int64_t ldc = 0;    // row stride of C in elements, >= n
+  bool bias = false;  // f32 [N], added in f32 before C's rounding
+};
+
+// Runs g on ctx.threads threads of the shared OpenMP pool. Pointers are unaligned-safe;
+// bias may be null when !g.bias.
+void run(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b, const float* bias,
+         void* c);
+
+// B [K, N] of type ab (f32 or bf16) in the packed layout: its size, and the packing of a
+// [N, K] row-major weight of that type into it. The layout is fixed per (K, N, type) for the
+// life of the process, whatever M and thread count later use it.
+size_t packed_bytes(int64_t k, int64_t n, DType ab);
+void pack_b(const ComputeContext& ctx, int64_t k, int64_t n, DType ab, const void* w_nk,
+            void* packed);
+
+// The implementation oneDNN picks for g (e.g. "brg:avx512_core_amx_bf16"), for reports.
+std::string implementation(const ComputeContext& ctx, const Gemm& g);
+
+}  // namespace kinema::cpu::onednn
