@@ -142,12 +142,13 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
   const size_t esize = size_t(p.dtype == DType::BF16 ? 2 : 4);
   const size_t eb = size_t(kern.elem_bytes);
 
-  // K and V are packed for a group of heads at a time, so the packed copy stays bounded
-  // (about 64 MB) however long the sequence.
+  // K and V are packed for a group of heads at a time, about 4 MB, so that the packed blocks
+  // are still in cache when the tasks read them (and the copy stays small however long the
+  // sequence).
   const int64_t k_blocks = (kv_len + kern.k_block - 1) / kern.k_block;
   const size_t kv_block_bytes = size_t(kern.k_block) * size_t(d_pad) * eb;
   const size_t head_bytes = 2 * size_t(k_blocks) * kv_block_bytes;
-  const int64_t group = std::clamp<int64_t>(int64_t((size_t(64) << 20) / head_bytes), 1, p.heads);
+  const int64_t group = std::clamp<int64_t>(int64_t((size_t(4) << 20) / head_bytes), 1, p.heads);
   AlignedBytes packed(size_t(group) * head_bytes);
 
   // Per-thread scratch: packed Q, scores S, probabilities P, accumulator O, m, l, alpha.

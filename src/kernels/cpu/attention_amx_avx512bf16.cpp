@@ -23,7 +23,7 @@
 namespace kinema::cpu::attention_detail::amx {
 namespace {
 
-constexpr int kQBlock = 64;
+constexpr int kQBlock = 128;
 constexpr int kKBlock = 256;
 
 struct alignas(64) TileConfig {
@@ -34,7 +34,7 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-TileConfig make_config() {
+constexpr TileConfig make_config() {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.colsb[t] = 64;
@@ -43,7 +43,7 @@ TileConfig make_config() {
   return cfg;
 }
 
-const TileConfig kConfig = make_config();
+constexpr TileConfig kConfig = make_config();
 
 KINEMA_AMX void begin_task() { _tile_loadconfig(&kConfig); }
 KINEMA_AMX void end_task() { _tile_release(); }

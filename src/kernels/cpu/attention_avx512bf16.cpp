@@ -22,6 +22,12 @@ constexpr int kQBlock = 48;
 constexpr int kKBlock = 128;
 constexpr int kQkRows = 12;  // Q.K^T register tile: 12 queries x 32 keys (24 accumulators)
 constexpr int kPvRows = 6;   // P.V register tile: 6 queries x 64 dims (24 accumulators)
+constexpr float kLog2e = 1.44269504088896341f;
+// Lazy rescaling: the running max m only moves when a block's max exceeds it by more than this
+// (in natural-log units), so most blocks leave the accumulator alone (alpha = 1). Probabilities
+// then stay below e^8 = 2981 before normalisation: harmless in f32 and bf16, and the final
+// division by l is unchanged.
+constexpr float kLazyMax = 8.0f;
 
 __mmask16 mask16(int left) { return left >= 16 ? __mmask16(0xffff) : left <= 0 ? 0 : __mmask16((1u << left) - 1); }
 __mmask32 mask32(int left) { return left >= 32 ? __mmask32(0xffffffffu) : left <= 0 ? 0 : __mmask32((1u << left) - 1); }
@@ -116,6 +122,32 @@ void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int
   }
 }
 
+// Transposes a 16 x 16 matrix of 32-bit words held as 16 rows.
+void transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + e], 128-bit lane L: rows 4i..4i+3 of column 4L + e.
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {
+    __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);
+    __m512i v1 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xdd);
+    __m512i v2 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+    __m512i v3 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xdd);
+    r[e] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+    r[8 + e] = _mm512_shuffle_i32x4(v0, v2, 0xdd);
+    r[4 + e] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+    r[12 + e] = _mm512_shuffle_i32x4(v1, v3, 0xdd);
+  }
+}
+
 }  // namespace
 
 void pack_rows_bf16(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows,
@@ -130,16 +162,17 @@ void pack_rows_bf16(const void* src, DType dtype, int64_t stride, int rows, int 
 
 void pack_k_pairs(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows,
                   int d_pad, void* dst) {
-  // As 32-bit words a key row is d_pad/2 pairs; each word goes to [chunk][pair][key % 32].
+  // As 32-bit words a key row is d_pad/2 pairs; word p of key j goes to [j/32][p][j%32]. Each
+  // 16 keys x 16 pairs square is one register transpose.
   uint32_t* out = static_cast<uint32_t*>(dst);
-  std::memset(out, 0, size_t(n_rows) * size_t(d_pad) * 2);
-  alignas(64) uint32_t row[16];
-  for (int j = 0; j < rows; ++j) {
-    uint32_t* chunk = out + int64_t(j / kKeyChunk) * (d_pad / 2) * kKeyChunk + j % kKeyChunk;
-    for (int c = 0; c < d; c += 32) {
-      _mm512_store_si512(row, load_bf16x32(src, dtype, j * stride + c, d - c));
-      int pairs = (d - c + 1) / 2 < 16 ? (d - c + 1) / 2 : 16;
-      for (int t = 0; t < pairs; ++t) chunk[int64_t(c / 2 + t) * kKeyChunk] = row[t];
+  __m512i r[16];
+  for (int j0 = 0; j0 < n_rows; j0 += 16) {
+    uint32_t* chunk = out + int64_t(j0 / kKeyChunk) * (d_pad / 2) * kKeyChunk + j0 % kKeyChunk;
+    for (int c = 0; c < d_pad; c += 32) {
+      for (int i = 0; i < 16; ++i)
+        r[i] = j0 + i < rows ? load_bf16x32(src, dtype, (j0 + i) * stride + c, d - c) : _mm512_setzero_si512();
+      transpose16x16(r);
+      for (int e = 0; e < 16; ++e) _mm512_storeu_si512(chunk + int64_t(c / 2 + e) * kKeyChunk, r[e]);
     }
   }
 }
@@ -170,28 +203,52 @@ void pack_v_pairs(const void* src, DType dtype, int64_t stride, int rows, int d,
 
 void softmax_block(const SoftmaxBlock& b) {
   uint16_t* p = static_cast<uint16_t*>(b.p);
-  const __m512 scale = _mm512_set1_ps(b.scale);
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  // Two passes over the rows, first every row's max, then every row's exponentials, so that
+  // one row's reductions (long dependency chains) overlap with other rows' work.
+  alignas(64) float base2[kMaxQBlock];
+  for (int i = 0; i < b.rows; ++i) {
+    const float* si = b.s + i * b.ld;
+    __m512 max0 = neg_inf, max1 = neg_inf;
+    int j = 0;
+    for (; j + 32 <= b.cols; j += 32) {
+      max0 = _mm512_max_ps(max0, _mm512_loadu_ps(si + j));
+      max1 = _mm512_max_ps(max1, _mm512_loadu_ps(si + j + 16));
+    }
+    for (; j < b.cols; j += 16) max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, mask16(b.cols - j), si + j));
+    const float mx = reduce_max16(_mm512_max_ps(max0, max1)) * b.scale;
+    const float m_old = b.m[i];
+    const float m_new = m_old == -INFINITY || mx > m_old + kLazyMax ? mx : m_old;
+    const float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
+    base2[i] = base * kLog2e;
+    b.alpha[i] = m_new == m_old ? 1.0f : _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(m_old - base)));
+    b.m[i] = m_new;
+  }
+  // exp(s * scale - base) = 2^(s * scale * log2(e) - base * log2(e)): one FMA per element.
+  const __m512 scale2 = _mm512_set1_ps(b.scale * kLog2e);
   for (int i = 0; i < b.rows; ++i) {
     const float* si = b.s + i * b.ld;
     uint16_t* pi = p + i * b.ld;
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < b.cols; j += 16)
-      vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mask16(b.cols - j), si + j));
-    float mx = reduce_max16(vmax) * b.scale;
-    float m_new = mx > b.m[i] ? mx : b.m[i];
-    float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
-    __m512 vbase = _mm512_set1_ps(base), vsum = _mm512_setzero_ps();
-    for (int j = 0; j < b.k_used; j += 32) {
-      __m512 e0 = exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j), scale, vbase));
-      __m512 e1 = exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j + 16), scale, vbase));
-      e0 = _mm512_maskz_mov_ps(mask16(b.cols - j), e0);  // keys past cols: p = 0
-      e1 = _mm512_maskz_mov_ps(mask16(b.cols - j - 16), e1);
-      vsum = _mm512_add_ps(vsum, _mm512_add_ps(e0, e1));
+    const __m512 vbase = _mm512_set1_ps(base2[i]);
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 32 <= b.cols; j += 32) {
+      __m512 e0 = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j), scale2, vbase));
+      __m512 e1 = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j + 16), scale2, vbase));
+      sum0 = _mm512_add_ps(sum0, e0);
+      sum1 = _mm512_add_ps(sum1, e1);
       _mm512_storeu_si512(pi + j, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
     }
-    b.alpha[i] = _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(b.m[i] - base)));
-    b.l[i] = b.l[i] * b.alpha[i] + reduce_add16(vsum);
-    b.m[i] = m_new;
+    if (j < b.k_used) {  // the last, partial chunk: keys past cols get p = 0
+      __m512 e0 = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j), scale2, vbase));
+      __m512 e1 = exp2_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j + 16), scale2, vbase));
+      e0 = _mm512_maskz_mov_ps(mask16(b.cols - j), e0);
+      e1 = _mm512_maskz_mov_ps(mask16(b.cols - j - 16), e1);
+      sum0 = _mm512_add_ps(sum0, e0);
+      sum1 = _mm512_add_ps(sum1, e1);
+      _mm512_storeu_si512(pi + j, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
+    }
+    b.l[i] = b.l[i] * b.alpha[i] + reduce_add16(_mm512_add_ps(sum0, sum1));
   }
 }
 

@@ -20,6 +20,8 @@ namespace kinema::cpu::attention_detail {
 
 // Everything multiple of this many keys: the unit of the packed K chunks and of the AMX tiles.
 constexpr int kKeyChunk = 32;
+// The largest q_block of any level (per-row scratch on the stack).
+constexpr int kMaxQBlock = 128;
 
 struct SoftmaxBlock {
   float* s;         // [q_block, ld] scores; rows >= `rows` and columns >= `cols` are ignored
