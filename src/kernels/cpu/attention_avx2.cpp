@@ -176,7 +176,8 @@ void softmax(const SoftmaxBlock& b) {
       vsum = _mm256_add_ps(vsum, e);
       _mm256_storeu_ps(pi + j, b.round_p ? round_to_bf16(e) : e);
     }
-    b.alpha[i] = _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
+    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
+    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
     b.l[i] = b.l[i] * b.alpha[i] + hsum(vsum);
     b.m[i] = m_new;
   }

@@ -154,7 +154,8 @@ void softmax(const SoftmaxBlock& b) {
       vsum = _mm512_add_ps(vsum, e);
       _mm512_storeu_ps(pi + j, b.round_p ? round_to_bf16(e) : e);
     }
-    b.alpha[i] = exp_scalar(b.m[i] - base);
+    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
+    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : exp_scalar(b.m[i] - base);
     b.l[i] = b.l[i] * b.alpha[i] + reduce_add16(vsum);
     b.m[i] = m_new;
   }

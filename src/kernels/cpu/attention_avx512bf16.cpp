@@ -221,7 +221,11 @@ void softmax_block(const SoftmaxBlock& b) {
     const float m_new = m_old == -INFINITY || mx > m_old + kLazyMax ? mx : m_old;
     const float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
     base2[i] = base * kLog2e;
-    b.alpha[i] = m_new == m_old ? 1.0f : _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(m_old - base)));
+    // The first block (m_old = -inf) gives alpha = 0 directly: exp(-inf) would take a slow
+    // subnormal path.
+    b.alpha[i] = m_new == m_old            ? 1.0f
+                 : m_old == -INFINITY ? 0.0f
+                                      : _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(m_old - base)));
     b.m[i] = m_new;
   }
   // exp(s * scale - base) = 2^(s * scale * log2(e) - base * log2(e)): one FMA per element.

@@ -40,12 +40,13 @@ inline __m512 exp_avx512(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// 2^x on 16 lanes for x <= ~128, within 2 ulp of 2^x for the f32 x given; -inf and anything
-// below -150 give 0. For the attention probabilities: the caller folds log2(e) into the score
+// 2^x on 16 lanes for x <= ~128, within 2 ulp of 2^x for the f32 x given, except that results
+// below 2^-126 (x < -126, including -inf) are 0: subnormal results would cost a microcode assist
+// each. NaN stays NaN. For the attention probabilities: the caller folds log2(e) into the score
 // scale, which saves exp's range reduction (x = n + f, |f| <= 1/2, 2^f by a degree-5 polynomial
 // fitted like exp's: 9.2e-8 relative before f32 rounding).
 inline __m512 exp2_avx512(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-150.0f), x);
+  const __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);
   __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 f = _mm512_sub_ps(x, n);
   __m512 p = _mm512_set1_ps(1.326472731e-03f);
@@ -54,7 +55,7 @@ inline __m512 exp2_avx512(__m512 x) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-01f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-01f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
+  return _mm512_maskz_scalef_ps(normal, p, n);
 }
 
 // Horizontal max and sum of 16 lanes (not _mm512_reduce_*: GCC 12 warns inside those).
