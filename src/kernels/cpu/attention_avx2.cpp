@@ -160,26 +160,44 @@ __m256 lane_mask(int n) {
 void softmax(const SoftmaxBlock& b) {
   float* p = static_cast<float*>(b.p);
   const __m256 scale = _mm256_set1_ps(b.scale), neg_inf = _mm256_set1_ps(-INFINITY);
+  // Two passes over the rows (every row's max, then every row's exponentials), so that the
+  // rows' reduction chains overlap.
+  alignas(32) float bases[kMaxQBlock];
+  for (int i = 0; i < b.rows; ++i) {
+    const float* si = b.s + i * b.ld;
+    __m256 max0 = neg_inf, max1 = neg_inf;
+    int j = 0;
+    for (; j + 16 <= b.cols; j += 16) {
+      max0 = _mm256_max_ps(max0, _mm256_loadu_ps(si + j));
+      max1 = _mm256_max_ps(max1, _mm256_loadu_ps(si + j + 8));
+    }
+    for (; j < b.cols; j += 8)
+      max0 = _mm256_max_ps(max0, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(si + j), lane_mask(b.cols - j)));
+    float mx = hmax(_mm256_max_ps(max0, max1)) * b.scale;
+    float m_new = mx > b.m[i] ? mx : b.m[i];
+    float base = m_new == -INFINITY ? 0.0f : m_new;
+    bases[i] = base;
+    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
+    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
+    b.m[i] = m_new;
+  }
   for (int i = 0; i < b.rows; ++i) {
     const float* si = b.s + i * b.ld;
     float* pi = p + i * b.ld;
-    __m256 vmax = neg_inf;
-    for (int j = 0; j < b.cols; j += 8)
-      vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(si + j), lane_mask(b.cols - j)));
-    float mx = hmax(vmax) * b.scale;
-    float m_new = mx > b.m[i] ? mx : b.m[i];
-    float base = m_new == -INFINITY ? 0.0f : m_new;
-    __m256 vbase = _mm256_set1_ps(base), vsum = _mm256_setzero_ps();
-    for (int j = 0; j < b.k_used; j += 8) {
-      __m256 e = exp_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(si + j), scale, vbase));
-      e = _mm256_and_ps(e, lane_mask(b.cols - j));
-      vsum = _mm256_add_ps(vsum, e);
-      _mm256_storeu_ps(pi + j, b.round_p ? round_to_bf16(e) : e);
+    __m256 vbase = _mm256_set1_ps(bases[i]), sum0 = _mm256_setzero_ps(), sum1 = _mm256_setzero_ps();
+    for (int j = 0; j < b.k_used; j += 16) {
+      __m256 e0 = exp_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(si + j), scale, vbase));
+      __m256 e1 = exp_avx2(_mm256_fmsub_ps(_mm256_loadu_ps(si + j + 8), scale, vbase));
+      if (j + 16 > b.cols) {  // the last, partial chunk: keys past cols get p = 0
+        e0 = _mm256_and_ps(e0, lane_mask(b.cols - j));
+        e1 = _mm256_and_ps(e1, lane_mask(b.cols - j - 8));
+      }
+      sum0 = _mm256_add_ps(sum0, e0);
+      sum1 = _mm256_add_ps(sum1, e1);
+      _mm256_storeu_ps(pi + j, b.round_p ? round_to_bf16(e0) : e0);
+      _mm256_storeu_ps(pi + j + 8, b.round_p ? round_to_bf16(e1) : e1);
     }
-    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
-    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
-    b.l[i] = b.l[i] * b.alpha[i] + hsum(vsum);
-    b.m[i] = m_new;
+    b.l[i] = b.l[i] * b.alpha[i] + hsum(_mm256_add_ps(sum0, sum1));
   }
 }
 

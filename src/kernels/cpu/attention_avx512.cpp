@@ -137,27 +137,44 @@ float exp_scalar(float x) { return _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(x)
 
 void softmax(const SoftmaxBlock& b) {
   float* p = static_cast<float*>(b.p);
-  const __m512 scale = _mm512_set1_ps(b.scale);
+  const __m512 scale = _mm512_set1_ps(b.scale), neg_inf = _mm512_set1_ps(-INFINITY);
+  // Two passes over the rows, first every row's max, then every row's exponentials, so that
+  // one row's reductions (long dependency chains) overlap with other rows' work.
+  alignas(64) float bases[kMaxQBlock];
+  for (int i = 0; i < b.rows; ++i) {
+    const float* si = b.s + i * b.ld;
+    __m512 max0 = neg_inf, max1 = neg_inf;
+    int j = 0;
+    for (; j + 32 <= b.cols; j += 32) {
+      max0 = _mm512_max_ps(max0, _mm512_loadu_ps(si + j));
+      max1 = _mm512_max_ps(max1, _mm512_loadu_ps(si + j + 16));
+    }
+    for (; j < b.cols; j += 16) max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, tail_mask(b.cols - j), si + j));
+    float mx = reduce_max16(_mm512_max_ps(max0, max1)) * b.scale;
+    float m_new = mx > b.m[i] ? mx : b.m[i];
+    float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
+    bases[i] = base;
+    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
+    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : exp_scalar(b.m[i] - base);
+    b.m[i] = m_new;
+  }
   for (int i = 0; i < b.rows; ++i) {
     const float* si = b.s + i * b.ld;
     float* pi = p + i * b.ld;
-    __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < b.cols; j += 16)
-      vmax = _mm512_max_ps(vmax, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(b.cols - j), si + j));
-    float mx = reduce_max16(vmax) * b.scale;
-    float m_new = mx > b.m[i] ? mx : b.m[i];
-    float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
-    __m512 vbase = _mm512_set1_ps(base), vsum = _mm512_setzero_ps();
-    for (int j = 0; j < b.k_used; j += 16) {
-      __m512 e = exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j), scale, vbase));
-      e = _mm512_maskz_mov_ps(tail_mask(b.cols - j), e);  // keys past cols: p = 0
-      vsum = _mm512_add_ps(vsum, e);
-      _mm512_storeu_ps(pi + j, b.round_p ? round_to_bf16(e) : e);
+    __m512 vbase = _mm512_set1_ps(bases[i]), sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    for (int j = 0; j < b.k_used; j += 32) {
+      __m512 e0 = exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j), scale, vbase));
+      __m512 e1 = exp_avx512(_mm512_fmsub_ps(_mm512_loadu_ps(si + j + 16), scale, vbase));
+      if (j + 32 > b.cols) {  // the last, partial chunk: keys past cols get p = 0
+        e0 = _mm512_maskz_mov_ps(tail_mask(b.cols - j), e0);
+        e1 = _mm512_maskz_mov_ps(tail_mask(b.cols - j - 16), e1);
+      }
+      sum0 = _mm512_add_ps(sum0, e0);
+      sum1 = _mm512_add_ps(sum1, e1);
+      _mm512_storeu_ps(pi + j, b.round_p ? round_to_bf16(e0) : e0);
+      _mm512_storeu_ps(pi + j + 16, b.round_p ? round_to_bf16(e1) : e1);
     }
-    // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
-    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : exp_scalar(b.m[i] - base);
-    b.l[i] = b.l[i] * b.alpha[i] + reduce_add16(vsum);
-    b.m[i] = m_new;
+    b.l[i] = b.l[i] * b.alpha[i] + reduce_add16(_mm512_add_ps(sum0, sum1));
   }
 }
 
