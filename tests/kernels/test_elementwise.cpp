@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/refdata.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/elementwise.h"
 #include "nnops_test_util.h"
 

@@ -33,7 +33,7 @@ TEST(Exp, WithinTwoUlpAcrossTheRange) {
     x.push_back(-v);
   }
   std::vector<float> y(x.size());
-  cpu::exp_f32(x.data(), y.data(), int64_t(x.size()));
+  cpu::softmax_exp_f32(x.data(), y.data(), int64_t(x.size()));
   double worst = 0;
   size_t worst_i = 0;
   for (size_t i = 0; i < x.size(); ++i) {
@@ -48,7 +48,7 @@ TEST(Exp, SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> x = {0.0f, -0.0f, -inf, inf, std::nanf(""), -200.0f, 200.0f, 88.7f, -87.0f, 1.0f};
   std::vector<float> y(x.size());
-  cpu::exp_f32(x.data(), y.data(), int64_t(x.size()));
+  cpu::softmax_exp_f32(x.data(), y.data(), int64_t(x.size()));
   EXPECT_EQ(y[0], 1.0f);
   EXPECT_EQ(y[1], 1.0f);
   EXPECT_EQ(y[2], 0.0f);

@@ -121,7 +121,9 @@ TEST(UMT5, RelativeBucketsMatchTheSpecTable) {
                                        {91, 15}, {500, 15}};
   for (auto [a, bucket] : table) {
     EXPECT_EQ(t5_relative_bucket(-a, 32, 128), bucket) << a;
-    if (a > 0) EXPECT_EQ(t5_relative_bucket(a, 32, 128), bucket + 16) << a;
+    if (a > 0) {
+      EXPECT_EQ(t5_relative_bucket(a, 32, 128), bucket + 16) << a;
+    }
   }
 }
 

@@ -120,12 +120,6 @@ void clamp(const ComputeContext& ctx, const Tensor& x, float lo, float hi, Tenso
   run_unary(ctx, x, out, args, "clamp");
 }
 
-void convert(const ComputeContext& ctx, const Tensor& x, Tensor& out) {
-  UnaryArgs args{};
-  args.op = UnaryOp::Copy;
-  run_unary(ctx, x, out, args, "convert");
-}
-
 void add_gated(const ComputeContext& ctx, Tensor& x, const Tensor& y, const Tensor& gate) {
   constexpr std::string_view op = "add_gated";
   if (x.dtype() != DType::F32) fail(op, ": x must be f32, found ", name(x.dtype()));

@@ -19,8 +19,7 @@ void mul(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Tensor& ou
 void scale(const ComputeContext& ctx, const Tensor& x, float s, Tensor& out);
 // out = min(max(x, lo), hi); NaN stays NaN (torch.clamp). x, out: same shape, f32|bf16.
 void clamp(const ComputeContext& ctx, const Tensor& x, float lo, float hi, Tensor& out);
-// Converts between f32 and bf16 (or copies when the dtypes match). x, out: same shape.
-void convert(const ComputeContext& ctx, const Tensor& x, Tensor& out);
+// (Tensor dtype conversion is cpu::convert in convert.h.)
 
 // The DiT's gated residual, in place: x = x + y * gate, the product rounded to f32 before the sum
 // as torch evaluates it.

@@ -80,7 +80,7 @@ void softmax(const ComputeContext& ctx, const Tensor& x, Tensor& y) {
   softmax_rows(ctx, x.dtype(), x.raw(), y.mutable_raw(), rows, n);
 }
 
-void exp_f32(const float* x, float* y, int64_t n) {
+void softmax_exp_f32(const float* x, float* y, int64_t n) {
   switch (active_isa()) {
     case Isa::Generic: return exp_generic(x, y, n);
     case Isa::Avx2: return softmax_detail::avx2::exp_f32(x, y, n);

@@ -17,9 +17,9 @@ void softmax(const ComputeContext& ctx, const Tensor& x, Tensor& y);
 void softmax_rows(const ComputeContext& ctx, DType dtype, const void* x, void* y, int64_t rows,
                   int64_t n);
 
-// y[i] = e^x[i], within 2 ulp of the correctly rounded value (y may be x). Generic processors
-// use std::exp.
-void exp_f32(const float* x, float* y, int64_t n);
+// y[i] = e^x[i] with the polynomial the softmax and attention kernels inline, within 2 ulp of
+// the correctly rounded value (y may be x). Generic processors use std::exp.
+void softmax_exp_f32(const float* x, float* y, int64_t n);
 
 namespace softmax_detail {
 // One implementation per instruction-set level (softmax_<level>.cpp).
