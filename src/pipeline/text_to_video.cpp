@@ -1,5 +1,7 @@
 #include "pipeline/text_to_video.h"
 
+#include <filesystem>
+
 #include "pipeline/noise.h"
 #include "pipeline/sampler.h"
 
@@ -17,6 +19,64 @@ std::string_view phase_name(Phase phase) {
     case Phase::Decode: return "decode";
   }
   return "?";
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The first candidate (relative to dir) that exists, or "" when none does.
+std::string first_existing(const fs::path& dir, const std::vector<std::string>& candidates) {
+  for (const std::string& c : candidates) {
+    std::error_code ec;
+    if (fs::exists(dir / c, ec)) return (dir / c).string();
+  }
+  return "";
+}
+
+// Files in dir whose name starts with one of the stems and has a weight-file extension.
+std::string by_stem(const fs::path& dir, const std::vector<std::string>& stems) {
+  std::error_code ec;
+  for (const std::string& stem : stems)
+    for (const char* ext : {".safetensors", ".gguf", ".pth", ".pt"})
+      if (fs::exists(dir / (stem + ext), ec)) return (dir / (stem + ext)).string();
+  return "";
+}
+
+}  // namespace
+
+ModelFiles resolve_model_folder(const std::string& dir_name) {
+  const fs::path dir(dir_name);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail(dir_name, ": not a folder");
+  ModelFiles f;
+  // Diffusers folders: each component in its own subfolder (WeightFile opens folders).
+  if (fs::is_directory(dir / "transformer", ec)) {
+    f.dit = (dir / "transformer").string();
+    f.t5 = (dir / "text_encoder").string();
+    f.vae = (dir / "vae").string();
+    f.tokenizer = first_existing(dir, {"tokenizer/spiece.model"});
+  } else {
+    f.dit = first_existing(dir, {"diffusion_pytorch_model.safetensors.index.json",
+                                 "diffusion_pytorch_model.safetensors"});
+    if (f.dit.empty()) f.dit = by_stem(dir, {"dit", "transformer", "diffusion_model"});
+    f.t5 = first_existing(dir, {"models_t5_umt5-xxl-enc-bf16.pth"});
+    if (f.t5.empty()) f.t5 = by_stem(dir, {"t5", "umt5", "umt5_xxl", "text_encoder"});
+    f.vae = first_existing(dir, {"Wan2.1_VAE.pth"});
+    if (f.vae.empty()) f.vae = by_stem(dir, {"vae", "wan_2.1_vae", "Wan2.1_VAE"});
+    f.tokenizer = first_existing(dir, {"google/umt5-xxl/spiece.model", "tokenizer/spiece.model",
+                                       "spiece.model"});
+  }
+  std::string missing;
+  if (f.dit.empty()) missing += " DiT (diffusion_pytorch_model*.safetensors, dit.*);";
+  if (f.t5.empty()) missing += " text encoder (models_t5_umt5-xxl-enc-bf16.pth, t5.*);";
+  if (f.vae.empty()) missing += " VAE (Wan2.1_VAE.pth, vae.*);";
+  if (f.tokenizer.empty()) missing += " tokenizer (google/umt5-xxl/spiece.model, spiece.model);";
+  if (!missing.empty()) {
+    missing.pop_back();
+    fail(dir_name, ": not a Wan model folder; missing", missing);
+  }
+  return f;
 }
 
 WanModels::WanModels(const ModelFiles& files) : files_(files) {

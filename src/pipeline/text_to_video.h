@@ -31,6 +31,15 @@ struct ModelFiles {
   bool allow_custom = false;            // accept sizes other than the released Wan models
 };
 
+// Finds the components in a model folder:
+//   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index), models_t5_umt5-xxl-enc-bf16.pth,
+//                     Wan2.1_VAE.pth, google/umt5-xxl/spiece.model
+//   Diffusers:        transformer/, text_encoder/, vae/, tokenizer/spiece.model
+//   Kinema / ComfyUI-style single files: dit.*, t5.* / umt5*.*, vae.*, spiece.model (or
+//                     tokenizer/spiece.model) with .safetensors, .gguf or .pth extensions
+// The error lists what was looked for when a component is missing.
+ModelFiles resolve_model_folder(const std::string& dir);
+
 class WanModels {
  public:
   // Loads (maps) everything; the umT5 encoder is opened lazily and released after use.
