@@ -134,6 +134,7 @@ std::vector<AttentionPath> attention_paths(DType dtype) {
 void attention(const ComputeContext& ctx, const AttentionProblem& p, const AttentionOptions& opt) {
   check_problem(p, opt);
   const BlockKernels& kern = kernels_for(choose_path(p.dtype, opt.path));
+  KINEMA_CHECK(kern.q_block <= attention_detail::kMaxQBlock && kern.k_block % kKeyChunk == 0);
   const int d = int(p.head_dim);
   const int d_pad = int(round_up(d, kern.d_align));
   const int64_t kv_len = opt.kv_len < 0 ? p.k_len : opt.kv_len;
