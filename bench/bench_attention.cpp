@@ -33,8 +33,12 @@ double attn_seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// 12 independent accumulators hide the latency; noipa keeps the call inside the timed region.
-__attribute__((noipa, target("avx512f,avx512bf16"))) float attn_dpbf16_loop(int64_t iters) {
+// The loops store their result into a volatile: a function without side effects could be
+// moved out of the timed region.
+volatile float attn_peak_sink;
+
+// 12 independent accumulators hide the latency.
+__attribute__((noinline, target("avx512f,avx512bf16"))) void attn_dpbf16_loop(int64_t iters) {
   __m512 acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
   __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));
@@ -46,10 +50,10 @@ __attribute__((noipa, target("avx512f,avx512bf16"))) float attn_dpbf16_loop(int6
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
   float out[16];
   _mm512_storeu_ps(out, s);
-  return out[0];
+  attn_peak_sink = out[0];
 }
 
-__attribute__((noipa, target("avx512f,fma"))) float attn_fma512_loop(int64_t iters) {
+__attribute__((noinline, target("avx512f,fma"))) void attn_fma512_loop(int64_t iters) {
   __m512 acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
   __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
@@ -60,7 +64,7 @@ __attribute__((noipa, target("avx512f,fma"))) float attn_fma512_loop(int64_t ite
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
   float out[16];
   _mm512_storeu_ps(out, s);
-  return out[0];
+  attn_peak_sink = out[0];
 }
 
 struct alignas(64) AttnTileConfig {
@@ -70,7 +74,7 @@ struct alignas(64) AttnTileConfig {
 };
 
 // Four independent 16x16 accumulators, A and B tiles reloaded never: the tdpbf16ps rate.
-__attribute__((noipa, target("amx-tile,amx-bf16"))) float attn_amx_loop(int64_t iters) {
+__attribute__((noinline, target("amx-tile,amx-bf16"))) void attn_amx_loop(int64_t iters) {
   static const AttnTileConfig cfg;
   alignas(64) static uint16_t ones[512];
   for (auto& x : ones) x = 0x3f80;
@@ -92,7 +96,7 @@ __attribute__((noipa, target("amx-tile,amx-bf16"))) float attn_amx_loop(int64_t 
   }
   _tile_stored(0, out, 64);
   _tile_release();
-  return out[0];
+  attn_peak_sink = out[0];
 }
 
 enum class AttnPeak { Dpbf16, Fma512, Amx };
@@ -121,10 +125,12 @@ double attn_peak_gflops(AttnPeak kind, int threads) {
     double t0 = attn_seconds_now();
 #pragma omp parallel num_threads(threads)
     {
-      volatile float sink = kind == AttnPeak::Dpbf16   ? attn_dpbf16_loop(iters)
-                            : kind == AttnPeak::Fma512 ? attn_fma512_loop(iters)
-                                                       : attn_amx_loop(iters);
-      (void)sink;
+      if (kind == AttnPeak::Dpbf16)
+        attn_dpbf16_loop(iters);
+      else if (kind == AttnPeak::Fma512)
+        attn_fma512_loop(iters);
+      else
+        attn_amx_loop(iters);
     }
     best = std::max(best, flops * double(iters) * threads / (attn_seconds_now() - t0) / 1e9);
   }
@@ -164,7 +170,7 @@ void attn_bench(benchmark::State& state, cpu::AttentionPath path, int64_t lq, in
   }
   const double flops = 4.0 * double(lq) * double(lk) * double(d) * double(heads);
   const double gflops = flops / (total / double(calls)) * 1e-9;
-  state.counters["GFLOPs"] = gflops;                  // from the mean time per call
+  state.counters["GFLOPs"] = gflops;                    // from the mean time per call
   state.counters["GFLOPs_best"] = flops / best * 1e-9;  // the fastest call (less noise)
   state.counters["threads"] = threads;
   // Percent of each peak on the same threads, from the mean.
@@ -187,26 +193,28 @@ void attn_peak_bench(benchmark::State& state, AttnPeak kind) {
 
 // Registers one benchmark per path that is fast enough for these shapes (not the generic one).
 const bool attn_registered = [] {
-  benchmark::RegisterBenchmark("attention_peak/dpbf16", attn_peak_bench, AttnPeak::Dpbf16)->Iterations(1);
-  benchmark::RegisterBenchmark("attention_peak/fma512", attn_peak_bench, AttnPeak::Fma512)->Iterations(1);
+  benchmark::RegisterBenchmark("attention_peak/dpbf16", attn_peak_bench, AttnPeak::Dpbf16)
+      ->Iterations(1);
+  benchmark::RegisterBenchmark("attention_peak/fma512", attn_peak_bench, AttnPeak::Fma512)
+      ->Iterations(1);
   benchmark::RegisterBenchmark("attention_peak/amx", attn_peak_bench, AttnPeak::Amx)->Iterations(1);
   for (cpu::AttentionPath path : cpu::attention_paths(DType::BF16)) {
     if (path == cpu::AttentionPath::Generic) continue;
     std::string name(cpu::attention_path_name(path));
-    benchmark::RegisterBenchmark(("attention_self_L4096_H12_D128_bf16/" + name).c_str(), attn_bench, path,
-                                 4096, 4096, 12, 128, DType::BF16)
+    benchmark::RegisterBenchmark(("attention_self_L4096_H12_D128_bf16/" + name).c_str(), attn_bench,
+                                 path, 4096, 4096, 12, 128, DType::BF16)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
-    benchmark::RegisterBenchmark(("attention_cross_Lq4096_Lk512_H12_D128_bf16/" + name).c_str(), attn_bench,
-                                 path, 4096, 512, 12, 128, DType::BF16)
+    benchmark::RegisterBenchmark(("attention_cross_Lq4096_Lk512_H12_D128_bf16/" + name).c_str(),
+                                 attn_bench, path, 4096, 512, 12, 128, DType::BF16)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
   for (cpu::AttentionPath path : cpu::attention_paths(DType::F32)) {
     if (path == cpu::AttentionPath::Generic) continue;
     std::string name(cpu::attention_path_name(path));
-    benchmark::RegisterBenchmark(("attention_vae_L3120_H1_D384_f32/" + name).c_str(), attn_bench, path, 3120,
-                                 3120, 1, 384, DType::F32)
+    benchmark::RegisterBenchmark(("attention_vae_L3120_H1_D384_f32/" + name).c_str(), attn_bench,
+                                 path, 3120, 3120, 1, 384, DType::F32)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }

@@ -46,7 +46,8 @@ TEST(Exp, WithinTwoUlpAcrossTheRange) {
 
 TEST(Exp, SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> x = {0.0f, -0.0f, -inf, inf, std::nanf(""), -200.0f, 200.0f, 88.7f, -87.0f, 1.0f};
+  std::vector<float> x = {0.0f,    -0.0f,  -inf,  inf,    std::nanf(""),
+                          -200.0f, 200.0f, 88.7f, -87.0f, 1.0f};
   std::vector<float> y(x.size());
   cpu::exp_f32(x.data(), y.data(), int64_t(x.size()));
   EXPECT_EQ(y[0], 1.0f);

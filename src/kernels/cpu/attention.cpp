@@ -27,7 +27,8 @@ namespace {
 class AlignedBytes {
  public:
   explicit AlignedBytes(size_t n)
-      : data_(static_cast<std::byte*>(::operator new(std::max<size_t>(n, 64), std::align_val_t(64)))) {}
+      : data_(static_cast<std::byte*>(
+            ::operator new(std::max<size_t>(n, 64), std::align_val_t(64)))) {}
   ~AlignedBytes() { ::operator delete(data_, std::align_val_t(64)); }
   AlignedBytes(const AlignedBytes&) = delete;
   AlignedBytes& operator=(const AlignedBytes&) = delete;
@@ -72,8 +73,9 @@ void apply_scale_and_bias(float* s, int64_t ld, int rows, int cols, float scale,
       float x = row[j] * scale;
       if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
       if (bias.data) {
-        x += bias.dtype == DType::BF16 ? bf16_to_f32(static_cast<const uint16_t*>(bias.data)[offset + j])
-                                       : static_cast<const float*>(bias.data)[offset + j];
+        x += bias.dtype == DType::BF16
+                 ? bf16_to_f32(static_cast<const uint16_t*>(bias.data)[offset + j])
+                 : static_cast<const float*>(bias.data)[offset + j];
         if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
       }
       row[j] = x;
@@ -219,9 +221,8 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
                                opt.round_logits_bf16);
           block_scale = 1.0f;
         }
-        SoftmaxBlock sb{s,     kern.k_block, rows,  cols, k_used,
-                        block_scale, m,     l,    alpha, pp,
-                        p.dtype == DType::BF16};
+        SoftmaxBlock sb{s,  kern.k_block,          rows, cols, k_used, block_scale, m, l, alpha,
+                        pp, p.dtype == DType::BF16};
         kern.softmax(sb);
         kern.accumulate(pp, kp + kv_block_bytes, alpha, d_pad, k_used, kern.k_block, o);
       }
@@ -235,15 +236,16 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
 void attention(const ComputeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                Tensor& out, const AttentionOptions& options) {
   auto check_rank = [](const Tensor& t, const char* what) {
-    if (t.rank() != 3) fail("attention: ", what, " must be [L, heads, head_dim], got rank ", t.rank());
+    if (t.rank() != 3)
+      fail("attention: ", what, " must be [L, heads, head_dim], got rank ", t.rank());
   };
   check_rank(q, "q");
   check_rank(k, "k");
   check_rank(v, "v");
   check_rank(out, "out");
   if (k.shape() != v.shape())
-    fail("attention: k and v shapes differ: k [", k.dim(0), ", ", k.dim(1), ", ", k.dim(2), "], v [",
-         v.dim(0), ", ", v.dim(1), ", ", v.dim(2), "]");
+    fail("attention: k and v shapes differ: k [", k.dim(0), ", ", k.dim(1), ", ", k.dim(2),
+         "], v [", v.dim(0), ", ", v.dim(1), ", ", v.dim(2), "]");
   if (q.dim(1) != k.dim(1) || q.dim(2) != k.dim(2))
     fail("attention: q [", q.dim(0), ", ", q.dim(1), ", ", q.dim(2), "] and k [", k.dim(0), ", ",
          k.dim(1), ", ", k.dim(2), "] disagree on heads or head_dim");

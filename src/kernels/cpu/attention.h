@@ -49,9 +49,9 @@ struct AttentionBias {
 };
 
 struct AttentionOptions {
-  float scale = 0.0f;     // multiplies Q.K^T; 0 means 1/sqrt(head_dim). umT5 uses 1.
-  int64_t kv_len = -1;    // only keys [0, kv_len) take part; -1 means all. Must be >= 1.
-  AttentionBias bias;     // added after scaling, before the softmax
+  float scale = 0.0f;   // multiplies Q.K^T; 0 means 1/sqrt(head_dim). umT5 uses 1.
+  int64_t kv_len = -1;  // only keys [0, kv_len) take part; -1 means all. Must be >= 1.
+  AttentionBias bias;   // added after scaling, before the softmax
   // umT5 semantics: round scale*Q.K^T to bf16, then round (that + bias) to bf16.
   bool round_logits_bf16 = false;
   AttentionPath path = AttentionPath::Auto;

@@ -24,17 +24,17 @@ constexpr int kKeyChunk = 32;
 constexpr int kMaxQBlock = 128;
 
 struct SoftmaxBlock {
-  float* s;         // [q_block, ld] scores; rows >= `rows` and columns >= `cols` are ignored
-  int64_t ld;       // row stride of s and p (= k_block)
-  int rows;         // valid query rows
-  int cols;         // valid keys in this block
-  int k_used;       // columns of p to write: cols rounded up to kKeyChunk (the tail gets 0)
-  float scale;      // multiplies s (1 when the driver already applied scale and bias)
-  float* m;         // running max of the scaled scores, per row (-inf before the first block)
-  float* l;         // running sum of exp(score - m), per row
-  float* alpha;     // out: exp(m_old - m_new), the factor the accumulator must be rescaled by
-  void* p;          // out: probabilities exp(score - m_new) in the level's element type
-  bool round_p;     // f32 levels on bf16 inputs: round P to bf16 values as the bf16 levels do
+  float* s;      // [q_block, ld] scores; rows >= `rows` and columns >= `cols` are ignored
+  int64_t ld;    // row stride of s and p (= k_block)
+  int rows;      // valid query rows
+  int cols;      // valid keys in this block
+  int k_used;    // columns of p to write: cols rounded up to kKeyChunk (the tail gets 0)
+  float scale;   // multiplies s (1 when the driver already applied scale and bias)
+  float* m;      // running max of the scaled scores, per row (-inf before the first block)
+  float* l;      // running sum of exp(score - m), per row
+  float* alpha;  // out: exp(m_old - m_new), the factor the accumulator must be rescaled by
+  void* p;       // out: probabilities exp(score - m_new) in the level's element type
+  bool round_p;  // f32 levels on bf16 inputs: round P to bf16 values as the bf16 levels do
 };
 
 struct BlockKernels {
@@ -62,8 +62,8 @@ struct BlockKernels {
   void (*finish)(const float* o, const float* l, int rows, int d, int d_pad, void* out,
                  DType out_dtype, int64_t out_stride);
   // Per-task setup and teardown (AMX tile configuration); may be null.
-  void (*begin_task)();
-  void (*end_task)();
+  void (*begin_task)() = nullptr;
+  void (*end_task)() = nullptr;
 };
 
 // One table per level, each defined in its own file (attention_<level>.cpp).
@@ -92,6 +92,6 @@ void finish_rows(const float* o, const float* l, int rows, int d, int d_pad, voi
 namespace amx {
 // Null when the processor or the kernel does not allow AMX (asks the kernel once).
 const BlockKernels* block_kernels();
-}
+}  // namespace amx
 
 }  // namespace kinema::cpu::attention_detail
