@@ -67,8 +67,9 @@ TEST(Softmax, F32MatchesTorch) {
   Tensor want = test::ref("kernels", "softmax_f32_y");
   Tensor y = Tensor::empty(x.shape(), DType::F32);
   cpu::softmax(ComputeContext{2}, x, y);
-  // f32 sums over 1000 terms and a 2-ulp exp, against float64.
-  EXPECT_TRUE(test::all_close(y, want, {1e-9, 2e-6}));
+  // f32 sums over 1000 terms (sequential in the generic path: error up to ~n * 2^-24 / 2, in
+  // practice about sqrt(n) * 2^-24) and a 2-ulp exp, against float64.
+  EXPECT_TRUE(test::all_close(y, want, {1e-9, 1e-5}));
   Tensor in_place = x.clone();
   cpu::softmax(ComputeContext{1}, in_place, in_place);
   EXPECT_EQ(std::memcmp(in_place.raw(), y.raw(), y.nbytes()), 0);

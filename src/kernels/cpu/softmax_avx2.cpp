@@ -34,8 +34,8 @@ void softmax_rows(DType dtype, const void* x, void* y, int64_t rows, int64_t n) 
   // Rows are staged in an f32 buffer padded to a multiple of 8 with -inf (e^-inf = 0).
   int64_t n_pad = (n + 7) / 8 * 8;
   float* row = static_cast<float*>(::operator new(size_t(n_pad) * 4));
-  for (int64_t j = n; j < n_pad; ++j) row[j] = -INFINITY;
   for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = n; j < n_pad; ++j) row[j] = -INFINITY;  // the last row overwrote them
     if (dtype == DType::F32) {
       std::memcpy(row, static_cast<const float*>(x) + r * n, size_t(n) * 4);
     } else {
