@@ -1,6 +1,7 @@
 // Attention throughput at Wan-1.3B shapes: self-attention over 4096 tokens (12 heads of 128)
 // and cross-attention against the 512 text rows, bf16, on every fast path this processor has;
-// plus the VAE's single-head f32 attention (head dim 384).
+// the umT5 encoder's (512 tokens, 64 heads of 64, bf16 position bias, rounded logits); and the
+// VAE's single-head f32 attention (head dim 384).
 //
 // Counters: GFLOP/s (4 * Lq * Lk * D * H per call; GFLOPs from the mean call, GFLOPs_best from
 // the fastest) and the percentage of this processor's measured peaks on the same threads:
@@ -150,13 +151,20 @@ Tensor attn_random(const Shape& shape, DType dtype, uint64_t seed) {
 }
 
 void attn_bench(benchmark::State& state, cpu::AttentionPath path, int64_t lq, int64_t lk,
-                int64_t heads, int64_t d, DType dtype) {
+                int64_t heads, int64_t d, DType dtype, bool umt5) {
   const int threads = hardware_threads();
   ComputeContext ctx = ComputeContext::with_threads(threads);
   Tensor q = attn_random({lq, heads, d}, dtype, 1), k = attn_random({lk, heads, d}, dtype, 2);
   Tensor v = attn_random({lk, heads, d}, dtype, 3), out = Tensor::empty({lq, heads, d}, dtype);
   cpu::AttentionOptions options;
   options.path = path;
+  Tensor bias;
+  if (umt5) {  // umT5: unscaled, a bf16 [H, Lq, Lk] bias, logits rounded to bf16
+    bias = attn_random({heads, lq, lk}, DType::BF16, 4);
+    options.scale = 1.0f;
+    options.round_logits_bf16 = true;
+    options.bias = {bias.raw(), DType::BF16, lq * lk, lk};
+  }
   double total = 0, best = 1e30;
   int64_t calls = 0;
   for (auto _ : state) {
@@ -202,11 +210,15 @@ const bool attn_registered = [] {
     if (path == cpu::AttentionPath::Generic) continue;
     std::string name(cpu::attention_path_name(path));
     benchmark::RegisterBenchmark(("attention_self_L4096_H12_D128_bf16/" + name).c_str(), attn_bench,
-                                 path, 4096, 4096, 12, 128, DType::BF16)
+                                 path, 4096, 4096, 12, 128, DType::BF16, false)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
     benchmark::RegisterBenchmark(("attention_cross_Lq4096_Lk512_H12_D128_bf16/" + name).c_str(),
-                                 attn_bench, path, 4096, 512, 12, 128, DType::BF16)
+                                 attn_bench, path, 4096, 512, 12, 128, DType::BF16, false)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("attention_umt5_L512_H64_D64_bias_bf16/" + name).c_str(),
+                                 attn_bench, path, 512, 512, 64, 64, DType::BF16, true)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
@@ -214,7 +226,7 @@ const bool attn_registered = [] {
     if (path == cpu::AttentionPath::Generic) continue;
     std::string name(cpu::attention_path_name(path));
     benchmark::RegisterBenchmark(("attention_vae_L3120_H1_D384_f32/" + name).c_str(), attn_bench,
-                                 path, 3120, 3120, 1, 384, DType::F32)
+                                 path, 3120, 3120, 1, 384, DType::F32, false)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }

@@ -61,21 +61,18 @@ AttentionPath choose_path(DType dtype, AttentionPath wanted) {
   return wanted;
 }
 
-// The umT5 logit transform, applied to a block of raw scores before the softmax: scale, optional
-// bf16 rounding, bias, optional rounding again. Only short sequences use it, so plain C++.
-void apply_scale_and_bias(float* s, int64_t ld, int rows, int cols, float scale,
-                          const AttentionBias& bias, int64_t head, int64_t q0, int64_t k0,
-                          bool round_bf16) {
+// The umT5 logit transform (see BlockKernels::transform), the portable version.
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16) {
   for (int i = 0; i < rows; ++i) {
     float* row = s + i * ld;
-    int64_t offset = head * bias.head_stride + (q0 + i) * bias.row_stride + k0;
     for (int j = 0; j < cols; ++j) {
       float x = row[j] * scale;
       if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
-      if (bias.data) {
-        x += bias.dtype == DType::BF16
-                 ? bf16_to_f32(static_cast<const uint16_t*>(bias.data)[offset + j])
-                 : static_cast<const float*>(bias.data)[offset + j];
+      if (bias) {
+        int64_t at = i * bias_row_stride + j;
+        x += bias_dtype == DType::BF16 ? bf16_to_f32(static_cast<const uint16_t*>(bias)[at])
+                                       : static_cast<const float*>(bias)[at];
         if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
       }
       row[j] = x;
@@ -141,7 +138,10 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
   const int d_pad = int(round_up(d, kern.d_align));
   const int64_t kv_len = opt.kv_len < 0 ? p.k_len : opt.kv_len;
   const float scale = opt.scale > 0.0f ? opt.scale : float(1.0 / std::sqrt(double(d)));
-  const bool transform_logits = opt.bias.data != nullptr || opt.round_logits_bf16;
+  // The umT5 options need a logit transform before the softmax.
+  const auto transform = opt.bias.data == nullptr && !opt.round_logits_bf16 ? nullptr
+                         : kern.transform                                   ? kern.transform
+                                                                            : transform_logits;
   const size_t esize = size_t(p.dtype == DType::BF16 ? 2 : 4);
   const size_t eb = size_t(kern.elem_bytes);
 
@@ -216,9 +216,15 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
         const std::byte* kp = packed.get() + size_t(hl * k_blocks + kb) * 2 * kv_block_bytes;
         kern.scores(qp, kp, d_pad, k_used, kern.k_block, s);
         float block_scale = scale;
-        if (transform_logits) {
-          apply_scale_and_bias(s, kern.k_block, rows, cols, scale, opt.bias, h, q0, k0,
-                               opt.round_logits_bf16);
+        if (transform) {
+          const void* bias = nullptr;
+          if (opt.bias.data) {
+            const int64_t at = h * opt.bias.head_stride + q0 * opt.bias.row_stride + k0;
+            bias = static_cast<const std::byte*>(opt.bias.data) +
+                   at * (opt.bias.dtype == DType::BF16 ? 2 : 4);
+          }
+          transform(s, kern.k_block, rows, cols, scale, bias, opt.bias.dtype, opt.bias.row_stride,
+                    opt.round_logits_bf16);
           block_scale = 1.0f;
         }
         SoftmaxBlock sb{s,  kern.k_block,          rows, cols, k_used, block_scale, m, l, alpha,

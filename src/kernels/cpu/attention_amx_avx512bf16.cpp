@@ -150,6 +150,7 @@ const BlockKernels* block_kernels() {
       .softmax = avx512bf16::softmax_block,
       .accumulate = accumulate,
       .finish = avx512bf16::finish_rows,
+      .transform = avx512bf16::transform_logits,
       .begin_task = begin_task,
       .end_task = end_task,
   };

@@ -285,6 +285,28 @@ void finish_rows(const float* o, const float* l, int rows, int d, int d_pad, voi
   }
 }
 
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int i = 0; i < rows; ++i) {
+    float* si = s + i * ld;
+    for (int j = 0; j < cols; j += 16) {
+      const __mmask16 k = mask16(cols - j);
+      __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, si + j), vscale);
+      if (round_bf16) x = round_to_bf16(x);
+      if (bias) {
+        const int64_t at = i * bias_row_stride + j;
+        x = _mm512_add_ps(x, bias_dtype == DType::BF16
+                                 ? bf16x16_to_f32(_mm256_maskz_loadu_epi16(
+                                       k, static_cast<const uint16_t*>(bias) + at))
+                                 : _mm512_maskz_loadu_ps(k, static_cast<const float*>(bias) + at));
+        if (round_bf16) x = round_to_bf16(x);
+      }
+      _mm512_mask_storeu_ps(si + j, k, x);
+    }
+  }
+}
+
 const BlockKernels& block_kernels() {
   static const BlockKernels kernels{
       .q_block = kQBlock,
@@ -298,6 +320,7 @@ const BlockKernels& block_kernels() {
       .softmax = softmax_block,
       .accumulate = accumulate,
       .finish = finish_rows,
+      .transform = transform_logits,
   };
   return kernels;
 }

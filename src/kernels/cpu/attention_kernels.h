@@ -61,6 +61,11 @@ struct BlockKernels {
   // out row i = o[i] / l[i] (0 where l is 0), the first d columns, for `rows` rows.
   void (*finish)(const float* o, const float* l, int rows, int d, int d_pad, void* out,
                  DType out_dtype, int64_t out_stride);
+  // The umT5 logit transform of a block of raw scores, in place: s = s * scale, rounded to bf16
+  // if round_bf16, plus bias[i * bias_row_stride + j] (bf16 or f32; none if null), rounded
+  // again. For rows < `rows`, columns < `cols`. May be null: the driver's scalar version runs.
+  void (*transform)(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                    DType bias_dtype, int64_t bias_row_stride, bool round_bf16) = nullptr;
   // Per-task setup and teardown (AMX tile configuration); may be null.
   void (*begin_task)() = nullptr;
   void (*end_task)() = nullptr;
@@ -88,6 +93,8 @@ void pack_v_pairs(const void* src, DType dtype, int64_t stride, int rows, int d,
 void softmax_block(const SoftmaxBlock& block);
 void finish_rows(const float* o, const float* l, int rows, int d, int d_pad, void* out,
                  DType out_dtype, int64_t out_stride);
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16);
 }  // namespace avx512bf16
 namespace amx {
 // Null when the processor or the kernel does not allow AMX (asks the kernel once).
