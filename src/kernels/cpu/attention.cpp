@@ -202,7 +202,9 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
       if (kern.begin_task) kern.begin_task();
       kern.pack_q(q_base + (q0 * p.q_stride + h * d) * esize, p.dtype, p.q_stride, rows, d,
                   kern.q_block, d_pad, qp);
-      std::memset(pp, 0, p_bytes);
+      // Only the padding rows of P are never written by the softmax; the products read them.
+      std::memset(static_cast<std::byte*>(pp) + size_t(rows) * size_t(kern.k_block) * eb, 0,
+                  size_t(kern.q_block - rows) * size_t(kern.k_block) * eb);
       std::memset(o, 0, o_bytes);
       for (int i = 0; i < kern.q_block; ++i) {
         m[i] = -std::numeric_limits<float>::infinity();
@@ -227,9 +229,17 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
                     opt.round_logits_bf16);
           block_scale = 1.0f;
         }
-        SoftmaxBlock sb{s,  kern.k_block,          rows, cols, k_used, block_scale, m, l, alpha,
-                        pp, p.dtype == DType::BF16};
-        kern.softmax(sb);
+        kern.softmax(SoftmaxBlock{.s = s,
+                                  .ld = kern.k_block,
+                                  .rows = rows,
+                                  .cols = cols,
+                                  .k_used = k_used,
+                                  .scale = block_scale,
+                                  .m = m,
+                                  .l = l,
+                                  .alpha = alpha,
+                                  .p = pp,
+                                  .round_p = p.dtype == DType::BF16});
         kern.accumulate(pp, kp + kv_block_bytes, alpha, d_pad, k_used, kern.k_block, o);
       }
       kern.finish(o, l, rows, d, d_pad, out_base + (q0 * p.out_stride + h * d) * out_esize,
@@ -250,14 +260,12 @@ void attention(const ComputeContext& ctx, const Tensor& q, const Tensor& k, cons
   check_rank(v, "v");
   check_rank(out, "out");
   if (k.shape() != v.shape())
-    fail("attention: k and v shapes differ: k [", k.dim(0), ", ", k.dim(1), ", ", k.dim(2),
-         "], v [", v.dim(0), ", ", v.dim(1), ", ", v.dim(2), "]");
+    fail("attention: k ", k.shape().str(), " and v ", v.shape().str(), " shapes differ");
   if (q.dim(1) != k.dim(1) || q.dim(2) != k.dim(2))
-    fail("attention: q [", q.dim(0), ", ", q.dim(1), ", ", q.dim(2), "] and k [", k.dim(0), ", ",
-         k.dim(1), ", ", k.dim(2), "] disagree on heads or head_dim");
+    fail("attention: q ", q.shape().str(), " and k ", k.shape().str(),
+         " disagree on heads or head_dim");
   if (out.shape() != q.shape())
-    fail("attention: out [", out.dim(0), ", ", out.dim(1), ", ", out.dim(2),
-         "] must have q's shape [", q.dim(0), ", ", q.dim(1), ", ", q.dim(2), "]");
+    fail("attention: out ", out.shape().str(), " must have q's shape ", q.shape().str());
   if (q.dtype() != k.dtype() || q.dtype() != v.dtype())
     fail("attention: q, k, v dtypes differ (", name(q.dtype()), ", ", name(k.dtype()), ", ",
          name(v.dtype()), ")");
