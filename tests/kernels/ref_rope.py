@@ -44,6 +44,7 @@ def rope_apply(x, grid_sizes, freqs):
 CASES = [
     ("wan128", (3, 4, 5), 67, 3, 128),   # 7 padding tokens pass through
     ("d64", (2, 3, 7), 42, 2, 64),
+    ("d38", (2, 2, 3), 14, 3, 38),  # not a multiple of the vector width: the scalar tail
     ("far_t", (700, 1, 2), 1400, 1, 128),  # positions up to the reference table's 1024 rows
     ("far_w", (1, 2, 1000), 2003, 1, 128),
 ]

@@ -98,7 +98,8 @@ std::vector<float> naive_attention(const std::vector<float>& q, const std::vecto
       double mx = -INFINITY;
       for (int64_t j = 0; j < lk; ++j) {
         double acc = 0;
-        for (int64_t c = 0; c < d; ++c) acc += double(q[size_t((i * h + hh) * d + c)]) * k[size_t((j * h + hh) * d + c)];
+        for (int64_t c = 0; c < d; ++c)
+          acc += double(q[size_t((i * h + hh) * d + c)]) * k[size_t((j * h + hh) * d + c)];
         s[size_t(j)] = acc * scale + (bias.empty() ? 0.0 : bias[size_t((hh * lq + i) * lk + j)]);
         mx = std::max(mx, s[size_t(j)]);
       }
@@ -130,8 +131,8 @@ TEST(Attention, HugeLogitsStayFinite) {
     AttentionOptions o;
     o.scale = 1.0f;
     o.path = path;
-    cpu::attention(ComputeContext{2}, make({lq, h, d}, q, DType::F32), make({lk, h, d}, k, DType::F32),
-                   make({lk, h, d}, v, DType::F32), out, o);
+    cpu::attention(ComputeContext{2}, make({lq, h, d}, q, DType::F32),
+                   make({lk, h, d}, k, DType::F32), make({lk, h, d}, v, DType::F32), out, o);
     // Near-one-hot rows: a score error of ~1e-4 (f32 sums of +-2000) moves weights by 1e-4.
     EXPECT_TRUE(test::all_close(out.to_f32_vector(), want, {1e-3, 1e-3}));
   }
@@ -144,14 +145,15 @@ TEST(Attention, FullyMaskedRowsGiveZeroAndMaskedKeysAreIgnored) {
   auto v = test::random_floats(size_t(lk * h * d), 23);
   std::vector<float> bias(size_t(lq * lk), 0.0f);
   for (int64_t j = 0; j < lk; ++j) {
-    bias[size_t(3 * lk + j)] = -INFINITY;                      // row 3: every key masked
-    if (j % 3 == 0) bias[size_t(5 * lk + j)] = -INFINITY;      // row 5: a third masked
-    bias[size_t(7 * lk + j)] = j == 69 ? 0.0f : -INFINITY;     // row 7: only the last key
+    bias[size_t(3 * lk + j)] = -INFINITY;                   // row 3: every key masked
+    if (j % 3 == 0) bias[size_t(5 * lk + j)] = -INFINITY;   // row 5: a third masked
+    bias[size_t(7 * lk + j)] = j == 69 ? 0.0f : -INFINITY;  // row 7: only the last key
   }
   auto want = naive_attention(q, k, v, bias, lq, lk, h, d, 0.5);
   for (DType dtype : {DType::F32, DType::BF16}) {
     // The bf16 reference sees the same rounded inputs.
-    Tensor qt = make({lq, h, d}, q, dtype), kt = make({lk, h, d}, k, dtype), vt = make({lk, h, d}, v, dtype);
+    Tensor qt = make({lq, h, d}, q, dtype), kt = make({lk, h, d}, k, dtype),
+           vt = make({lk, h, d}, v, dtype);
     auto want_dt = naive_attention(qt.to_f32_vector(), kt.to_f32_vector(), vt.to_f32_vector(), bias,
                                    lq, lk, h, d, 0.5);
     for (AttentionPath path : cpu::attention_paths(dtype)) {
@@ -187,8 +189,8 @@ TEST(Attention, StridedFusedQkvMatchesContiguous) {
     AttentionOptions o;
     o.path = path;
     Tensor want = Tensor::empty({l, h, d}, DType::BF16);
-    cpu::attention(ComputeContext{2}, make({l, h, d}, qs, DType::BF16), make({l, h, d}, ks, DType::BF16),
-                   make({l, h, d}, vs, DType::BF16), want, o);
+    cpu::attention(ComputeContext{2}, make({l, h, d}, qs, DType::BF16),
+                   make({l, h, d}, ks, DType::BF16), make({l, h, d}, vs, DType::BF16), want, o);
     Tensor wide = Tensor::zeros({l, 2 * h * d}, DType::F32);
     cpu::AttentionProblem p;
     p.dtype = DType::BF16;
@@ -209,7 +211,8 @@ TEST(Attention, StridedFusedQkvMatchesContiguous) {
     const uint16_t* b = want.data<uint16_t>();
     for (int64_t t = 0; t < l; ++t)
       for (int64_t c = 0; c < h * d; ++c) {
-        ASSERT_EQ(f32_to_bf16(w[t * 2 * h * d + c]), b[t * h * d + c]) << "token " << t << " elem " << c;
+        ASSERT_EQ(f32_to_bf16(w[t * 2 * h * d + c]), b[t * h * d + c])
+            << "token " << t << " elem " << c;
         ASSERT_EQ(w[t * 2 * h * d + h * d + c], 0.0f);
       }
   }

@@ -28,20 +28,23 @@ void check_rope(const std::string& name) {
   int64_t off_by_one = 0;
   for (int64_t i = 0; i < y.numel(); ++i) {
     if (got[i] == w[i]) continue;
-    ASSERT_TRUE(got[i] == std::nextafter(w[i], INFINITY) || got[i] == std::nextafter(w[i], -INFINITY))
+    ASSERT_TRUE(got[i] == std::nextafter(w[i], INFINITY) ||
+                got[i] == std::nextafter(w[i], -INFINITY))
         << name << " element " << i << ": got " << got[i] << ", want " << w[i];
     ++off_by_one;
   }
   EXPECT_LE(off_by_one, y.numel() / 1000) << "more than 0.1% of the elements are one ulp off";
   // Padding tokens (past the grid) pass through untouched.
   int64_t row = x.dim(1) * x.dim(2);
-  EXPECT_EQ(std::memcmp(y.data<float>() + grid.tokens() * row, x.data<float>() + grid.tokens() * row,
-                        size_t((x.dim(0) - grid.tokens()) * row) * 4),
-            0);
+  EXPECT_EQ(
+      std::memcmp(y.data<float>() + grid.tokens() * row, x.data<float>() + grid.tokens() * row,
+                  size_t((x.dim(0) - grid.tokens()) * row) * 4),
+      0);
 }
 
 TEST(Rope, Wan128WithPadding) { check_rope("wan128"); }
 TEST(Rope, HeadDim64) { check_rope("d64"); }
+TEST(Rope, HeadDim38) { check_rope("d38"); }
 TEST(Rope, FarTemporalPositions) { check_rope("far_t"); }
 TEST(Rope, FarWidthPositions) { check_rope("far_w"); }
 

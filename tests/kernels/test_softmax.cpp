@@ -46,7 +46,8 @@ TEST(Exp, WithinTwoUlpAcrossTheRange) {
 
 TEST(Exp, SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity();
-  std::vector<float> x = {0.0f, -0.0f, -inf, inf, std::nanf(""), -200.0f, 200.0f, 88.7f, -87.0f, 1.0f};
+  std::vector<float> x = {0.0f,    -0.0f,  -inf,  inf,    std::nanf(""),
+                          -200.0f, 200.0f, 88.7f, -87.0f, 1.0f};
   std::vector<float> y(x.size());
   cpu::softmax_exp_f32(x.data(), y.data(), int64_t(x.size()));
   EXPECT_EQ(y[0], 1.0f);
@@ -66,8 +67,9 @@ TEST(Softmax, F32MatchesTorch) {
   Tensor want = test::ref("kernels", "softmax_f32_y");
   Tensor y = Tensor::empty(x.shape(), DType::F32);
   cpu::softmax(ComputeContext{2}, x, y);
-  // f32 sums over 1000 terms and a 2-ulp exp, against float64.
-  EXPECT_TRUE(test::all_close(y, want, {1e-9, 2e-6}));
+  // f32 sums over 1000 terms (sequential in the generic path: error up to ~n * 2^-24 / 2, in
+  // practice about sqrt(n) * 2^-24) and a 2-ulp exp, against float64.
+  EXPECT_TRUE(test::all_close(y, want, {1e-9, 1e-5}));
   Tensor in_place = x.clone();
   cpu::softmax(ComputeContext{1}, in_place, in_place);
   EXPECT_EQ(std::memcmp(in_place.raw(), y.raw(), y.nbytes()), 0);

@@ -27,7 +27,8 @@ namespace {
 class AlignedBytes {
  public:
   explicit AlignedBytes(size_t n)
-      : data_(static_cast<std::byte*>(::operator new(std::max<size_t>(n, 64), std::align_val_t(64)))) {}
+      : data_(static_cast<std::byte*>(
+            ::operator new(std::max<size_t>(n, 64), std::align_val_t(64)))) {}
   ~AlignedBytes() { ::operator delete(data_, std::align_val_t(64)); }
   AlignedBytes(const AlignedBytes&) = delete;
   AlignedBytes& operator=(const AlignedBytes&) = delete;
@@ -60,20 +61,18 @@ AttentionPath choose_path(DType dtype, AttentionPath wanted) {
   return wanted;
 }
 
-// The umT5 logit transform, applied to a block of raw scores before the softmax: scale, optional
-// bf16 rounding, bias, optional rounding again. Only short sequences use it, so plain C++.
-void apply_scale_and_bias(float* s, int64_t ld, int rows, int cols, float scale,
-                          const AttentionBias& bias, int64_t head, int64_t q0, int64_t k0,
-                          bool round_bf16) {
+// The umT5 logit transform (see BlockKernels::transform), the portable version.
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16) {
   for (int i = 0; i < rows; ++i) {
     float* row = s + i * ld;
-    int64_t offset = head * bias.head_stride + (q0 + i) * bias.row_stride + k0;
     for (int j = 0; j < cols; ++j) {
       float x = row[j] * scale;
       if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
-      if (bias.data) {
-        x += bias.dtype == DType::BF16 ? bf16_to_f32(static_cast<const uint16_t*>(bias.data)[offset + j])
-                                       : static_cast<const float*>(bias.data)[offset + j];
+      if (bias) {
+        int64_t at = i * bias_row_stride + j;
+        x += bias_dtype == DType::BF16 ? bf16_to_f32(static_cast<const uint16_t*>(bias)[at])
+                                       : static_cast<const float*>(bias)[at];
         if (round_bf16) x = bf16_to_f32(f32_to_bf16(x));
       }
       row[j] = x;
@@ -134,11 +133,15 @@ std::vector<AttentionPath> attention_paths(DType dtype) {
 void attention(const ComputeContext& ctx, const AttentionProblem& p, const AttentionOptions& opt) {
   check_problem(p, opt);
   const BlockKernels& kern = kernels_for(choose_path(p.dtype, opt.path));
+  KINEMA_CHECK(kern.q_block <= attention_detail::kMaxQBlock && kern.k_block % kKeyChunk == 0);
   const int d = int(p.head_dim);
   const int d_pad = int(round_up(d, kern.d_align));
   const int64_t kv_len = opt.kv_len < 0 ? p.k_len : opt.kv_len;
   const float scale = opt.scale > 0.0f ? opt.scale : float(1.0 / std::sqrt(double(d)));
-  const bool transform_logits = opt.bias.data != nullptr || opt.round_logits_bf16;
+  // The umT5 options need a logit transform before the softmax.
+  const auto transform = opt.bias.data == nullptr && !opt.round_logits_bf16 ? nullptr
+                         : kern.transform                                   ? kern.transform
+                                                                            : transform_logits;
   const size_t esize = size_t(p.dtype == DType::BF16 ? 2 : 4);
   const size_t eb = size_t(kern.elem_bytes);
 
@@ -199,7 +202,9 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
       if (kern.begin_task) kern.begin_task();
       kern.pack_q(q_base + (q0 * p.q_stride + h * d) * esize, p.dtype, p.q_stride, rows, d,
                   kern.q_block, d_pad, qp);
-      std::memset(pp, 0, p_bytes);
+      // Only the padding rows of P are never written by the softmax; the products read them.
+      std::memset(static_cast<std::byte*>(pp) + size_t(rows) * size_t(kern.k_block) * eb, 0,
+                  size_t(kern.q_block - rows) * size_t(kern.k_block) * eb);
       std::memset(o, 0, o_bytes);
       for (int i = 0; i < kern.q_block; ++i) {
         m[i] = -std::numeric_limits<float>::infinity();
@@ -213,15 +218,28 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
         const std::byte* kp = packed.get() + size_t(hl * k_blocks + kb) * 2 * kv_block_bytes;
         kern.scores(qp, kp, d_pad, k_used, kern.k_block, s);
         float block_scale = scale;
-        if (transform_logits) {
-          apply_scale_and_bias(s, kern.k_block, rows, cols, scale, opt.bias, h, q0, k0,
-                               opt.round_logits_bf16);
+        if (transform) {
+          const void* bias = nullptr;
+          if (opt.bias.data) {
+            const int64_t at = h * opt.bias.head_stride + q0 * opt.bias.row_stride + k0;
+            bias = static_cast<const std::byte*>(opt.bias.data) +
+                   at * (opt.bias.dtype == DType::BF16 ? 2 : 4);
+          }
+          transform(s, kern.k_block, rows, cols, scale, bias, opt.bias.dtype, opt.bias.row_stride,
+                    opt.round_logits_bf16);
           block_scale = 1.0f;
         }
-        SoftmaxBlock sb{s,     kern.k_block, rows,  cols, k_used,
-                        block_scale, m,     l,    alpha, pp,
-                        p.dtype == DType::BF16};
-        kern.softmax(sb);
+        kern.softmax(SoftmaxBlock{.s = s,
+                                  .ld = kern.k_block,
+                                  .rows = rows,
+                                  .cols = cols,
+                                  .k_used = k_used,
+                                  .scale = block_scale,
+                                  .m = m,
+                                  .l = l,
+                                  .alpha = alpha,
+                                  .p = pp,
+                                  .round_p = p.dtype == DType::BF16});
         kern.accumulate(pp, kp + kv_block_bytes, alpha, d_pad, k_used, kern.k_block, o);
       }
       kern.finish(o, l, rows, d, d_pad, out_base + (q0 * p.out_stride + h * d) * out_esize,
@@ -234,21 +252,20 @@ void attention(const ComputeContext& ctx, const AttentionProblem& p, const Atten
 void attention(const ComputeContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                Tensor& out, const AttentionOptions& options) {
   auto check_rank = [](const Tensor& t, const char* what) {
-    if (t.rank() != 3) fail("attention: ", what, " must be [L, heads, head_dim], got rank ", t.rank());
+    if (t.rank() != 3)
+      fail("attention: ", what, " must be [L, heads, head_dim], got rank ", t.rank());
   };
   check_rank(q, "q");
   check_rank(k, "k");
   check_rank(v, "v");
   check_rank(out, "out");
   if (k.shape() != v.shape())
-    fail("attention: k and v shapes differ: k [", k.dim(0), ", ", k.dim(1), ", ", k.dim(2), "], v [",
-         v.dim(0), ", ", v.dim(1), ", ", v.dim(2), "]");
+    fail("attention: k ", k.shape().str(), " and v ", v.shape().str(), " shapes differ");
   if (q.dim(1) != k.dim(1) || q.dim(2) != k.dim(2))
-    fail("attention: q [", q.dim(0), ", ", q.dim(1), ", ", q.dim(2), "] and k [", k.dim(0), ", ",
-         k.dim(1), ", ", k.dim(2), "] disagree on heads or head_dim");
+    fail("attention: q ", q.shape().str(), " and k ", k.shape().str(),
+         " disagree on heads or head_dim");
   if (out.shape() != q.shape())
-    fail("attention: out [", out.dim(0), ", ", out.dim(1), ", ", out.dim(2),
-         "] must have q's shape [", q.dim(0), ", ", q.dim(1), ", ", q.dim(2), "]");
+    fail("attention: out ", out.shape().str(), " must have q's shape ", q.shape().str());
   if (q.dtype() != k.dtype() || q.dtype() != v.dtype())
     fail("attention: q, k, v dtypes differ (", name(q.dtype()), ", ", name(k.dtype()), ", ",
          name(v.dtype()), ")");

@@ -6,7 +6,12 @@
 // which is accumulated in f32; the output is rounded once. With f32 inputs (the VAE's
 // single-head attention, spec 5.2) every step is f32 and nothing is rounded to bf16.
 // The umT5 attention (spec 4.3: no scaling, an additive [H, Lq, Lk] position bias, logits and
-// logits+bias rounded to bf16 before an f32 softmax) goes through the same kernel via options.
+// logits+bias rounded to bf16 before an f32 softmax) goes through the same kernel via options;
+// the one difference from the reference is that P is rounded to bf16 before the division by
+// the row sum, as in flash attention, rather than after.
+//
+// A query whose scores are all -inf (every key masked by the bias) gets a zero output row.
+// Every path gives bitwise the same result for any number of threads.
 #pragma once
 
 #include <cstdint>
@@ -44,9 +49,9 @@ struct AttentionBias {
 };
 
 struct AttentionOptions {
-  float scale = 0.0f;     // multiplies Q.K^T; 0 means 1/sqrt(head_dim). umT5 uses 1.
-  int64_t kv_len = -1;    // only keys [0, kv_len) take part; -1 means all. Must be >= 1.
-  AttentionBias bias;     // added after scaling, before the softmax
+  float scale = 0.0f;   // multiplies Q.K^T; 0 means 1/sqrt(head_dim). umT5 uses 1.
+  int64_t kv_len = -1;  // only keys [0, kv_len) take part; -1 means all. Must be >= 1.
+  AttentionBias bias;   // added after scaling, before the softmax
   // umT5 semantics: round scale*Q.K^T to bf16, then round (that + bias) to bf16.
   bool round_logits_bf16 = false;
   AttentionPath path = AttentionPath::Auto;

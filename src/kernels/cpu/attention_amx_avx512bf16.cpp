@@ -87,7 +87,8 @@ KINEMA_AMX void accumulate(const void* p, const void* v, const float* alpha, int
     if (alpha[r] == 1.0f) continue;
     __m512 a = _mm512_set1_ps(alpha[r]);
     float* orow = o + int64_t(r) * d_pad;
-    for (int c = 0; c < d_pad; c += 16) _mm512_storeu_ps(orow + c, _mm512_mul_ps(_mm512_loadu_ps(orow + c), a));
+    for (int c = 0; c < d_pad; c += 16)
+      _mm512_storeu_ps(orow + c, _mm512_mul_ps(_mm512_loadu_ps(orow + c), a));
   }
   const uint16_t* ph = static_cast<const uint16_t*>(p);
   const uint16_t* vh = static_cast<const uint16_t*>(v);
@@ -137,19 +138,22 @@ bool request_amx() {
 
 const BlockKernels* block_kernels() {
   static const bool usable = request_amx();
-  static const BlockKernels kernels{kQBlock,
-                                    kKBlock,
-                                    32,
-                                    2,
-                                    avx512bf16::pack_rows_bf16,
-                                    avx512bf16::pack_k_pairs,
-                                    avx512bf16::pack_v_pairs,
-                                    scores,
-                                    avx512bf16::softmax_block,
-                                    accumulate,
-                                    avx512bf16::finish_rows,
-                                    begin_task,
-                                    end_task};
+  static const BlockKernels kernels{
+      .q_block = kQBlock,
+      .k_block = kKBlock,
+      .d_align = 32,
+      .elem_bytes = 2,
+      .pack_q = avx512bf16::pack_rows_bf16,
+      .pack_k = avx512bf16::pack_k_pairs,
+      .pack_v = avx512bf16::pack_v_pairs,
+      .scores = scores,
+      .softmax = avx512bf16::softmax_block,
+      .accumulate = accumulate,
+      .finish = avx512bf16::finish_rows,
+      .transform = avx512bf16::transform_logits,
+      .begin_task = begin_task,
+      .end_task = end_task,
+  };
   return usable ? &kernels : nullptr;
 }
 

@@ -23,7 +23,8 @@ constexpr int kPvRows = 6;  // P.V register tile: 6 queries x 16 dims (12 accumu
 __m256 load_f32x8(const void* src, DType dtype, int64_t index, int n) {
   if (n >= 8) {
     if (dtype == DType::BF16)
-      return bf16x8_to_f32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(src) + index)));
+      return bf16x8_to_f32(_mm_loadu_si128(
+          reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(src) + index)));
     return _mm256_loadu_ps(static_cast<const float*>(src) + index);
   }
   alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -38,12 +39,13 @@ __m256 load_f32x8(const void* src, DType dtype, int64_t index, int n) {
   return _mm256_load_ps(buf);
 }
 
-void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows,
-               int d_pad, void* dst) {
+void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows, int d_pad,
+               void* dst) {
   float* out = static_cast<float*>(dst);
   for (int r = 0; r < n_rows; ++r)
     for (int c = 0; c < d_pad; c += 8) {
-      __m256 x = r < rows && c < d ? load_f32x8(src, dtype, r * stride + c, d - c) : _mm256_setzero_ps();
+      __m256 x =
+          r < rows && c < d ? load_f32x8(src, dtype, r * stride + c, d - c) : _mm256_setzero_ps();
       _mm256_storeu_ps(out + int64_t(r) * d_pad + c, x);
     }
 }
@@ -91,7 +93,8 @@ void scores(const void* q, const void* k, int d_pad, int k_used, int64_t ld, flo
   const float* kf = static_cast<const float*>(k);
   for (int c = 0; c < k_used; c += 16) {
     const float* kc = kf + int64_t(c / kKeyChunk) * d_pad * kKeyChunk + c % kKeyChunk;
-    for (int r = 0; r < kQBlock; r += kQkRows) qk_tile<kQkRows>(qf + r * d_pad, d_pad, kc, s + r * ld + c, ld);
+    for (int r = 0; r < kQBlock; r += kQkRows)
+      qk_tile<kQkRows>(qf + r * d_pad, d_pad, kc, s + r * ld + c, ld);
   }
 }
 
@@ -103,7 +106,8 @@ void pv_tile(const float* p, int64_t ld, const float* v, int d_pad, int k_used, 
   for (int r = 0; r < MR; ++r) {
     __m256 a = _mm256_set1_ps(alpha[r]);
 #pragma GCC unroll 2
-    for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_mul_ps(_mm256_loadu_ps(o + r * d_pad + 8 * t), a);
+    for (int t = 0; t < NV; ++t)
+      acc[r][t] = _mm256_mul_ps(_mm256_loadu_ps(o + r * d_pad + 8 * t), a);
   }
   for (int j = 0; j < k_used; ++j) {
     __m256 vv[NV];
@@ -122,8 +126,8 @@ void pv_tile(const float* p, int64_t ld, const float* v, int d_pad, int k_used, 
     for (int t = 0; t < NV; ++t) _mm256_storeu_ps(o + r * d_pad + 8 * t, acc[r][t]);
 }
 
-void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used,
-                int64_t ld, float* o) {
+void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used, int64_t ld,
+                float* o) {
   const float* pf = static_cast<const float*>(p);
   const float* vf = static_cast<const float*>(v);
   for (int c = 0; c < d_pad; c += 16) {
@@ -135,20 +139,6 @@ void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int
         pv_tile<kPvRows, 1>(pf + r * ld, ld, vf + c, d_pad, k_used, alpha + r, o + r * d_pad + c);
     }
   }
-}
-
-float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-
-float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 // Lanes [0, n) set, for n in [0, 8].
@@ -172,13 +162,15 @@ void softmax(const SoftmaxBlock& b) {
       max1 = _mm256_max_ps(max1, _mm256_loadu_ps(si + j + 8));
     }
     for (; j < b.cols; j += 8)
-      max0 = _mm256_max_ps(max0, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(si + j), lane_mask(b.cols - j)));
-    float mx = hmax(_mm256_max_ps(max0, max1)) * b.scale;
+      max0 = _mm256_max_ps(
+          max0, _mm256_blendv_ps(neg_inf, _mm256_loadu_ps(si + j), lane_mask(b.cols - j)));
+    float mx = hmax8(_mm256_max_ps(max0, max1)) * b.scale;
     float m_new = mx > b.m[i] ? mx : b.m[i];
     float base = m_new == -INFINITY ? 0.0f : m_new;
     bases[i] = base;
     // m = -inf (the first block): alpha = 0 directly, exp(-inf) would take a slow subnormal path.
-    b.alpha[i] = b.m[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
+    b.alpha[i] =
+        b.m[i] == -INFINITY ? 0.0f : _mm256_cvtss_f32(exp_avx2(_mm256_set1_ps(b.m[i] - base)));
     b.m[i] = m_new;
   }
   for (int i = 0; i < b.rows; ++i) {
@@ -197,12 +189,12 @@ void softmax(const SoftmaxBlock& b) {
       _mm256_storeu_ps(pi + j, b.round_p ? round_to_bf16(e0) : e0);
       _mm256_storeu_ps(pi + j + 8, b.round_p ? round_to_bf16(e1) : e1);
     }
-    b.l[i] = b.l[i] * b.alpha[i] + hsum(_mm256_add_ps(sum0, sum1));
+    b.l[i] = b.l[i] * b.alpha[i] + hsum8(_mm256_add_ps(sum0, sum1));
   }
 }
 
-void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out,
-            DType out_dtype, int64_t out_stride) {
+void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out, DType out_dtype,
+            int64_t out_stride) {
   alignas(32) float buf[8];
   alignas(16) uint16_t hbuf[8];
   for (int i = 0; i < rows; ++i) {
@@ -234,9 +226,19 @@ void finish(const float* o, const float* l, int rows, int d, int d_pad, void* ou
 }  // namespace
 
 const BlockKernels& block_kernels() {
-  static const BlockKernels kernels{kQBlock,  kKBlock,   8,      4,       pack_rows,
-                                    pack_k,   pack_rows, scores, softmax, accumulate,
-                                    finish,   nullptr,   nullptr};
+  static const BlockKernels kernels{
+      .q_block = kQBlock,
+      .k_block = kKBlock,
+      .d_align = 8,
+      .elem_bytes = 4,
+      .pack_q = pack_rows,
+      .pack_k = pack_k,
+      .pack_v = pack_rows,
+      .scores = scores,
+      .softmax = softmax,
+      .accumulate = accumulate,
+      .finish = finish,
+  };
   return kernels;
 }
 

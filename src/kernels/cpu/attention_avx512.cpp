@@ -30,12 +30,13 @@ __m512 load_f32x16(const void* src, DType dtype, int64_t index, __mmask16 k) {
 }
 
 // Row-major f32 rows (Q and V).
-void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows,
-               int d_pad, void* dst) {
+void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows, int d_pad,
+               void* dst) {
   float* out = static_cast<float*>(dst);
   for (int r = 0; r < n_rows; ++r)
     for (int c = 0; c < d_pad; c += 16) {
-      __m512 x = r < rows ? load_f32x16(src, dtype, r * stride + c, tail_mask(d - c)) : _mm512_setzero_ps();
+      __m512 x = r < rows ? load_f32x16(src, dtype, r * stride + c, tail_mask(d - c))
+                          : _mm512_setzero_ps();
       _mm512_storeu_ps(out + int64_t(r) * d_pad + c, x);
     }
 }
@@ -95,7 +96,8 @@ void pv_tile(const float* p, int64_t ld, const float* v, int d_pad, int k_used, 
   for (int r = 0; r < MR; ++r) {
     __m512 a = _mm512_set1_ps(alpha[r]);
 #pragma GCC unroll 8
-    for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_mul_ps(_mm512_loadu_ps(o + r * d_pad + 16 * t), a);
+    for (int t = 0; t < NV; ++t)
+      acc[r][t] = _mm512_mul_ps(_mm512_loadu_ps(o + r * d_pad + 16 * t), a);
   }
   for (int j = 0; j < k_used; ++j) {
     __m512 vv[NV];
@@ -114,8 +116,8 @@ void pv_tile(const float* p, int64_t ld, const float* v, int d_pad, int k_used, 
     for (int t = 0; t < NV; ++t) _mm512_storeu_ps(o + r * d_pad + 16 * t, acc[r][t]);
 }
 
-void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used,
-                int64_t ld, float* o) {
+void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used, int64_t ld,
+                float* o) {
   const float* pf = static_cast<const float*>(p);
   const float* vf = static_cast<const float*>(v);
   for (int c = 0; c < d_pad; c += 64) {
@@ -149,7 +151,8 @@ void softmax(const SoftmaxBlock& b) {
       max0 = _mm512_max_ps(max0, _mm512_loadu_ps(si + j));
       max1 = _mm512_max_ps(max1, _mm512_loadu_ps(si + j + 16));
     }
-    for (; j < b.cols; j += 16) max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, tail_mask(b.cols - j), si + j));
+    for (; j < b.cols; j += 16)
+      max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, tail_mask(b.cols - j), si + j));
     float mx = reduce_max16(_mm512_max_ps(max0, max1)) * b.scale;
     float m_new = mx > b.m[i] ? mx : b.m[i];
     float base = m_new == -INFINITY ? 0.0f : m_new;  // all -inf so far: p = 0, not NaN
@@ -178,15 +181,16 @@ void softmax(const SoftmaxBlock& b) {
   }
 }
 
-void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out,
-            DType out_dtype, int64_t out_stride) {
+void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out, DType out_dtype,
+            int64_t out_stride) {
   for (int i = 0; i < rows; ++i) {
     __m512 inv = _mm512_set1_ps(l[i] > 0.0f ? 1.0f / l[i] : 0.0f);
     for (int c = 0; c < d; c += 16) {
       __m512 x = _mm512_mul_ps(_mm512_loadu_ps(o + int64_t(i) * d_pad + c), inv);
       __mmask16 k = tail_mask(d - c);
       if (out_dtype == DType::BF16)
-        _mm256_mask_storeu_epi16(static_cast<uint16_t*>(out) + i * out_stride + c, k, f32_to_bf16x16(x));
+        _mm256_mask_storeu_epi16(static_cast<uint16_t*>(out) + i * out_stride + c, k,
+                                 f32_to_bf16x16(x));
       else
         _mm512_mask_storeu_ps(static_cast<float*>(out) + i * out_stride + c, k, x);
     }
@@ -196,9 +200,19 @@ void finish(const float* o, const float* l, int rows, int d, int d_pad, void* ou
 }  // namespace
 
 const BlockKernels& block_kernels() {
-  static const BlockKernels kernels{kQBlock,   kKBlock, 16,      4,          pack_rows,
-                                    pack_k,    pack_rows, scores, softmax,   accumulate,
-                                    finish,    nullptr, nullptr};
+  static const BlockKernels kernels{
+      .q_block = kQBlock,
+      .k_block = kKBlock,
+      .d_align = 16,
+      .elem_bytes = 4,
+      .pack_q = pack_rows,
+      .pack_k = pack_k,
+      .pack_v = pack_rows,
+      .scores = scores,
+      .softmax = softmax,
+      .accumulate = accumulate,
+      .finish = finish,
+  };
   return kernels;
 }
 

@@ -29,8 +29,12 @@ constexpr float kLog2e = 1.44269504088896341f;
 // division by l is unchanged.
 constexpr float kLazyMax = 8.0f;
 
-__mmask16 mask16(int left) { return left >= 16 ? __mmask16(0xffff) : left <= 0 ? 0 : __mmask16((1u << left) - 1); }
-__mmask32 mask32(int left) { return left >= 32 ? __mmask32(0xffffffffu) : left <= 0 ? 0 : __mmask32((1u << left) - 1); }
+__mmask16 mask16(int left) {
+  return left >= 16 ? __mmask16(0xffff) : left <= 0 ? 0 : __mmask16((1u << left) - 1);
+}
+__mmask32 mask32(int left) {
+  return left >= 32 ? __mmask32(0xffffffffu) : left <= 0 ? 0 : __mmask32((1u << left) - 1);
+}
 
 // 32 values of a row (from bf16 or f32) as bf16; lanes past n are 0.
 __m512i load_bf16x32(const void* src, DType dtype, int64_t index, int n) {
@@ -86,7 +90,8 @@ void pv_tile(const uint16_t* p, int64_t ld, const uint16_t* v, int d_pad, int k_
   for (int r = 0; r < MR; ++r) {
     __m512 a = _mm512_set1_ps(alpha[r]);
 #pragma GCC unroll 8
-    for (int t = 0; t < NV; ++t) acc[r][t] = _mm512_mul_ps(_mm512_loadu_ps(o + r * d_pad + 16 * t), a);
+    for (int t = 0; t < NV; ++t)
+      acc[r][t] = _mm512_mul_ps(_mm512_loadu_ps(o + r * d_pad + 16 * t), a);
   }
   for (int j = 0; j < k_used; j += 2) {
     __m512bh vv[NV];
@@ -106,8 +111,8 @@ void pv_tile(const uint16_t* p, int64_t ld, const uint16_t* v, int d_pad, int k_
     for (int t = 0; t < NV; ++t) _mm512_storeu_ps(o + r * d_pad + 16 * t, acc[r][t]);
 }
 
-void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used,
-                int64_t ld, float* o) {
+void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used, int64_t ld,
+                float* o) {
   const uint16_t* ph = static_cast<const uint16_t*>(p);
   const uint16_t* vh = static_cast<const uint16_t*>(v);
   for (int c = 0; c < d_pad; c += 64) {
@@ -115,9 +120,11 @@ void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int
     for (int r = 0; r < kQBlock; r += kPvRows) {
       // V rows hold pairs: dim c of a key pair starts at element 2c.
       if (four)
-        pv_tile<kPvRows, 4>(ph + r * ld, ld, vh + 2 * c, d_pad, k_used, alpha + r, o + r * d_pad + c);
+        pv_tile<kPvRows, 4>(ph + r * ld, ld, vh + 2 * c, d_pad, k_used, alpha + r,
+                            o + r * d_pad + c);
       else
-        pv_tile<kPvRows, 2>(ph + r * ld, ld, vh + 2 * c, d_pad, k_used, alpha + r, o + r * d_pad + c);
+        pv_tile<kPvRows, 2>(ph + r * ld, ld, vh + 2 * c, d_pad, k_used, alpha + r,
+                            o + r * d_pad + c);
     }
   }
 }
@@ -155,7 +162,8 @@ void pack_rows_bf16(const void* src, DType dtype, int64_t stride, int rows, int 
   uint16_t* out = static_cast<uint16_t*>(dst);
   for (int r = 0; r < n_rows; ++r)
     for (int c = 0; c < d_pad; c += 32) {
-      __m512i x = r < rows ? load_bf16x32(src, dtype, r * stride + c, d - c) : _mm512_setzero_si512();
+      __m512i x =
+          r < rows ? load_bf16x32(src, dtype, r * stride + c, d - c) : _mm512_setzero_si512();
       _mm512_storeu_si512(out + int64_t(r) * d_pad + c, x);
     }
 }
@@ -170,9 +178,11 @@ void pack_k_pairs(const void* src, DType dtype, int64_t stride, int rows, int d,
     uint32_t* chunk = out + int64_t(j0 / kKeyChunk) * (d_pad / 2) * kKeyChunk + j0 % kKeyChunk;
     for (int c = 0; c < d_pad; c += 32) {
       for (int i = 0; i < 16; ++i)
-        r[i] = j0 + i < rows ? load_bf16x32(src, dtype, (j0 + i) * stride + c, d - c) : _mm512_setzero_si512();
+        r[i] = j0 + i < rows ? load_bf16x32(src, dtype, (j0 + i) * stride + c, d - c)
+                             : _mm512_setzero_si512();
       transpose16x16(r);
-      for (int e = 0; e < 16; ++e) _mm512_storeu_si512(chunk + int64_t(c / 2 + e) * kKeyChunk, r[e]);
+      for (int e = 0; e < 16; ++e)
+        _mm512_storeu_si512(chunk + int64_t(c / 2 + e) * kKeyChunk, r[e]);
     }
   }
 }
@@ -193,8 +203,10 @@ void pack_v_pairs(const void* src, DType dtype, int64_t stride, int rows, int d,
   for (int j = 0; j < n_rows; j += 2) {
     uint16_t* pair = out + int64_t(j) * d_pad;
     for (int c = 0; c < d_pad; c += 32) {
-      __m512i a = j < rows ? load_bf16x32(src, dtype, j * stride + c, d - c) : _mm512_setzero_si512();
-      __m512i b = j + 1 < rows ? load_bf16x32(src, dtype, (j + 1) * stride + c, d - c) : _mm512_setzero_si512();
+      __m512i a =
+          j < rows ? load_bf16x32(src, dtype, j * stride + c, d - c) : _mm512_setzero_si512();
+      __m512i b = j + 1 < rows ? load_bf16x32(src, dtype, (j + 1) * stride + c, d - c)
+                               : _mm512_setzero_si512();
       _mm512_storeu_si512(pair + 2 * c, _mm512_permutex2var_epi16(a, lo, b));
       _mm512_storeu_si512(pair + 2 * c + 32, _mm512_permutex2var_epi16(a, hi, b));
     }
@@ -215,7 +227,8 @@ void softmax_block(const SoftmaxBlock& b) {
       max0 = _mm512_max_ps(max0, _mm512_loadu_ps(si + j));
       max1 = _mm512_max_ps(max1, _mm512_loadu_ps(si + j + 16));
     }
-    for (; j < b.cols; j += 16) max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, mask16(b.cols - j), si + j));
+    for (; j < b.cols; j += 16)
+      max0 = _mm512_max_ps(max0, _mm512_mask_loadu_ps(neg_inf, mask16(b.cols - j), si + j));
     const float mx = reduce_max16(_mm512_max_ps(max0, max1)) * b.scale;
     const float m_old = b.m[i];
     const float m_new = m_old == -INFINITY || mx > m_old + kLazyMax ? mx : m_old;
@@ -223,7 +236,7 @@ void softmax_block(const SoftmaxBlock& b) {
     base2[i] = base * kLog2e;
     // The first block (m_old = -inf) gives alpha = 0 directly: exp(-inf) would take a slow
     // subnormal path.
-    b.alpha[i] = m_new == m_old            ? 1.0f
+    b.alpha[i] = m_new == m_old       ? 1.0f
                  : m_old == -INFINITY ? 0.0f
                                       : _mm512_cvtss_f32(exp_avx512(_mm512_set1_ps(m_old - base)));
     b.m[i] = m_new;
@@ -272,11 +285,43 @@ void finish_rows(const float* o, const float* l, int rows, int d, int d_pad, voi
   }
 }
 
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16) {
+  const __m512 vscale = _mm512_set1_ps(scale);
+  for (int i = 0; i < rows; ++i) {
+    float* si = s + i * ld;
+    for (int j = 0; j < cols; j += 16) {
+      const __mmask16 k = mask16(cols - j);
+      __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, si + j), vscale);
+      if (round_bf16) x = round_to_bf16(x);
+      if (bias) {
+        const int64_t at = i * bias_row_stride + j;
+        x = _mm512_add_ps(x, bias_dtype == DType::BF16
+                                 ? bf16x16_to_f32(_mm256_maskz_loadu_epi16(
+                                       k, static_cast<const uint16_t*>(bias) + at))
+                                 : _mm512_maskz_loadu_ps(k, static_cast<const float*>(bias) + at));
+        if (round_bf16) x = round_to_bf16(x);
+      }
+      _mm512_mask_storeu_ps(si + j, k, x);
+    }
+  }
+}
+
 const BlockKernels& block_kernels() {
-  static const BlockKernels kernels{kQBlock,        kKBlock,      32,     2,
-                                    pack_rows_bf16, pack_k_pairs, pack_v_pairs, scores,
-                                    softmax_block,  accumulate,   finish_rows,  nullptr,
-                                    nullptr};
+  static const BlockKernels kernels{
+      .q_block = kQBlock,
+      .k_block = kKBlock,
+      .d_align = 32,
+      .elem_bytes = 2,
+      .pack_q = pack_rows_bf16,
+      .pack_k = pack_k_pairs,
+      .pack_v = pack_v_pairs,
+      .scores = scores,
+      .softmax = softmax_block,
+      .accumulate = accumulate,
+      .finish = finish_rows,
+      .transform = transform_logits,
+  };
   return kernels;
 }
 

@@ -9,8 +9,8 @@
 namespace kinema::cpu::attention_detail::generic {
 namespace {
 
-void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows,
-               int d_pad, void* dst) {
+void pack_rows(const void* src, DType dtype, int64_t stride, int rows, int d, int n_rows, int d_pad,
+               void* dst) {
   float* out = static_cast<float*>(dst);
   for (int r = 0; r < n_rows; ++r) {
     float* o = out + int64_t(r) * d_pad;
@@ -67,8 +67,8 @@ void softmax(const SoftmaxBlock& b) {
   }
 }
 
-void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used,
-                int64_t ld, float* o) {
+void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int k_used, int64_t ld,
+                float* o) {
   const float* pf = static_cast<const float*>(p);
   const float* vf = static_cast<const float*>(v);
   for (int i = 0; i < kQBlock; ++i) {
@@ -83,8 +83,8 @@ void accumulate(const void* p, const void* v, const float* alpha, int d_pad, int
   }
 }
 
-void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out,
-            DType out_dtype, int64_t out_stride) {
+void finish(const float* o, const float* l, int rows, int d, int d_pad, void* out, DType out_dtype,
+            int64_t out_stride) {
   for (int i = 0; i < rows; ++i) {
     const float* oi = o + int64_t(i) * d_pad;
     for (int c = 0; c < d; ++c) {
@@ -100,9 +100,19 @@ void finish(const float* o, const float* l, int rows, int d, int d_pad, void* ou
 }  // namespace
 
 const BlockKernels& block_kernels() {
-  static const BlockKernels kernels{kQBlock,  kKBlock,    1,       4,      pack_rows,
-                                    pack_rows, pack_rows, scores,  softmax, accumulate,
-                                    finish,    nullptr,   nullptr};
+  static const BlockKernels kernels{
+      .q_block = kQBlock,
+      .k_block = kKBlock,
+      .d_align = 1,
+      .elem_bytes = 4,
+      .pack_q = pack_rows,
+      .pack_k = pack_rows,
+      .pack_v = pack_rows,
+      .scores = scores,
+      .softmax = softmax,
+      .accumulate = accumulate,
+      .finish = finish,
+  };
   return kernels;
 }
 

@@ -24,17 +24,17 @@ constexpr int kKeyChunk = 32;
 constexpr int kMaxQBlock = 128;
 
 struct SoftmaxBlock {
-  float* s;         // [q_block, ld] scores; rows >= `rows` and columns >= `cols` are ignored
-  int64_t ld;       // row stride of s and p (= k_block)
-  int rows;         // valid query rows
-  int cols;         // valid keys in this block
-  int k_used;       // columns of p to write: cols rounded up to kKeyChunk (the tail gets 0)
-  float scale;      // multiplies s (1 when the driver already applied scale and bias)
-  float* m;         // running max of the scaled scores, per row (-inf before the first block)
-  float* l;         // running sum of exp(score - m), per row
-  float* alpha;     // out: exp(m_old - m_new), the factor the accumulator must be rescaled by
-  void* p;          // out: probabilities exp(score - m_new) in the level's element type
-  bool round_p;     // f32 levels on bf16 inputs: round P to bf16 values as the bf16 levels do
+  float* s;      // [q_block, ld] scores; rows >= `rows` and columns >= `cols` are ignored
+  int64_t ld;    // row stride of s and p (= k_block)
+  int rows;      // valid query rows
+  int cols;      // valid keys in this block
+  int k_used;    // columns of p to write: cols rounded up to kKeyChunk (the tail gets 0)
+  float scale;   // multiplies s (1 when the driver already applied scale and bias)
+  float* m;      // running max of the scaled scores, per row (-inf before the first block)
+  float* l;      // running sum of exp(score - m), per row
+  float* alpha;  // out: exp(m_old - m_new), the factor the accumulator must be rescaled by
+  void* p;       // out: probabilities exp(score - m_new) in the level's element type
+  bool round_p;  // f32 levels on bf16 inputs: round P to bf16 values as the bf16 levels do
 };
 
 struct BlockKernels {
@@ -61,9 +61,14 @@ struct BlockKernels {
   // out row i = o[i] / l[i] (0 where l is 0), the first d columns, for `rows` rows.
   void (*finish)(const float* o, const float* l, int rows, int d, int d_pad, void* out,
                  DType out_dtype, int64_t out_stride);
+  // The umT5 logit transform of a block of raw scores, in place: s = s * scale, rounded to bf16
+  // if round_bf16, plus bias[i * bias_row_stride + j] (bf16 or f32; none if null), rounded
+  // again. For rows < `rows`, columns < `cols`. May be null: the driver's scalar version runs.
+  void (*transform)(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                    DType bias_dtype, int64_t bias_row_stride, bool round_bf16) = nullptr;
   // Per-task setup and teardown (AMX tile configuration); may be null.
-  void (*begin_task)();
-  void (*end_task)();
+  void (*begin_task)() = nullptr;
+  void (*end_task)() = nullptr;
 };
 
 // One table per level, each defined in its own file (attention_<level>.cpp).
@@ -88,10 +93,12 @@ void pack_v_pairs(const void* src, DType dtype, int64_t stride, int rows, int d,
 void softmax_block(const SoftmaxBlock& block);
 void finish_rows(const float* o, const float* l, int rows, int d, int d_pad, void* out,
                  DType out_dtype, int64_t out_stride);
+void transform_logits(float* s, int64_t ld, int rows, int cols, float scale, const void* bias,
+                      DType bias_dtype, int64_t bias_row_stride, bool round_bf16);
 }  // namespace avx512bf16
 namespace amx {
 // Null when the processor or the kernel does not allow AMX (asks the kernel once).
 const BlockKernels* block_kernels();
-}
+}  // namespace amx
 
 }  // namespace kinema::cpu::attention_detail

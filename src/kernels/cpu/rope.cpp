@@ -7,12 +7,12 @@
 #include "core/error.h"
 
 namespace kinema::cpu {
-namespace {
 
-void rotate_token_generic(float* x, int64_t heads, int64_t d, const double* c, const double* s) {
+void rope_detail::rotate_pairs(float* x, int64_t heads, int64_t d, const double* c, const double* s,
+                               int64_t first_pair) {
   for (int64_t h = 0; h < heads; ++h) {
     float* xh = x + h * d;
-    for (int64_t p = 0; p < d / 2; ++p) {
+    for (int64_t p = first_pair; p < d / 2; ++p) {
       double a = xh[2 * p], b = xh[2 * p + 1];
       // Both products rounded, then one add: the complex128 multiply of the reference.
       double ac = a * c[p], bs = b * s[p], as = a * s[p], bc = b * c[p];
@@ -20,6 +20,12 @@ void rotate_token_generic(float* x, int64_t heads, int64_t d, const double* c, c
       xh[2 * p + 1] = float(bc + as);
     }
   }
+}
+
+namespace {
+
+void rotate_token_generic(float* x, int64_t heads, int64_t d, const double* c, const double* s) {
+  rope_detail::rotate_pairs(x, heads, d, c, s, 0);
 }
 
 rope_detail::TokenFn token_impl() {
@@ -38,7 +44,8 @@ RopeTable::RopeTable(const RopeGrid& grid, int64_t head_dim) : grid_(grid), head
   if (head_dim < 6 || head_dim % 2 != 0)
     fail("RopeTable: head_dim must be even and at least 6, got ", head_dim);
   if (grid.frames < 1 || grid.height < 1 || grid.width < 1)
-    fail("RopeTable: grid (", grid.frames, ", ", grid.height, ", ", grid.width, ") must be positive");
+    fail("RopeTable: grid (", grid.frames, ", ", grid.height, ", ", grid.width,
+         ") must be positive");
   int64_t side = head_dim / 6;
   band_pairs_ = {head_dim / 2 - 2 * side, side, side};
   const int64_t positions[3] = {grid.frames, grid.height, grid.width};
@@ -46,7 +53,8 @@ RopeTable::RopeTable(const RopeGrid& grid, int64_t head_dim) : grid_(grid), head
     int64_t pairs = band_pairs_[size_t(axis)];
     double band_dims = double(2 * pairs);
     std::vector<double> theta(static_cast<size_t>(pairs));
-    for (int64_t j = 0; j < pairs; ++j) theta[size_t(j)] = 1.0 / std::pow(10000.0, double(2 * j) / band_dims);
+    for (int64_t j = 0; j < pairs; ++j)
+      theta[size_t(j)] = 1.0 / std::pow(10000.0, double(2 * j) / band_dims);
     auto& cs = cos_[size_t(axis)];
     auto& sn = sin_[size_t(axis)];
     cs.resize(size_t(positions[axis] * pairs));

@@ -52,6 +52,10 @@ namespace rope_detail {
 // Rotates one token's heads: x[h*d + 2p], x[h*d + 2p+1] by the angle whose cos and sin are
 // c[p], s[p]. One per instruction-set level.
 using TokenFn = void (*)(float* x, int64_t heads, int64_t d, const double* c, const double* s);
+// The portable rotation of pairs [first_pair, d/2) of every head (the reference, and the vector
+// levels' tail).
+void rotate_pairs(float* x, int64_t heads, int64_t d, const double* c, const double* s,
+                  int64_t first_pair);
 namespace avx2 {
 void rotate_token(float* x, int64_t heads, int64_t d, const double* c, const double* s);
 }

@@ -23,14 +23,7 @@ void rotate_token(float* x, int64_t heads, int64_t d, const double* c, const dou
       _mm_storeu_ps(p, _mm256_cvtpd_ps(r));
     }
   }
-  for (int64_t h = 0; h < heads; ++h)
-    for (int64_t p = vec_end / 2; p < d / 2; ++p) {
-      float* xp = x + h * d + 2 * p;
-      double a = xp[0], b = xp[1];
-      double ac = a * c[p], bs = b * s[p], as = a * s[p], bc = b * c[p];
-      xp[0] = float(ac - bs);
-      xp[1] = float(bc + as);
-    }
+  rotate_pairs(x, heads, d, c, s, vec_end / 2);
 }
 
 }  // namespace kinema::cpu::rope_detail::avx2

@@ -11,25 +11,11 @@
 namespace kinema::cpu::softmax_detail::avx2 {
 namespace {
 
-float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
-
-float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
 // In place on an f32 row whose length is a multiple of 8 (the caller pads with -inf).
-void softmax_padded_row(float* row, int64_t n_pad, int64_t n) {
+void softmax_padded_row(float* row, int64_t n_pad) {
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n_pad; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(row + j));
-  float mx = hmax(vmax);
+  float mx = hmax8(vmax);
   if (mx == -INFINITY) mx = 0.0f;
   __m256 vmx = _mm256_set1_ps(mx), vsum = _mm256_setzero_ps();
   for (int64_t j = 0; j < n_pad; j += 8) {
@@ -37,9 +23,9 @@ void softmax_padded_row(float* row, int64_t n_pad, int64_t n) {
     vsum = _mm256_add_ps(vsum, e);
     _mm256_storeu_ps(row + j, e);
   }
-  (void)n;
-  __m256 inv = _mm256_set1_ps(1.0f / hsum(vsum));
-  for (int64_t j = 0; j < n_pad; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
+  __m256 inv = _mm256_set1_ps(1.0f / hsum8(vsum));
+  for (int64_t j = 0; j < n_pad; j += 8)
+    _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), inv));
 }
 
 }  // namespace
@@ -48,28 +34,30 @@ void softmax_rows(DType dtype, const void* x, void* y, int64_t rows, int64_t n) 
   // Rows are staged in an f32 buffer padded to a multiple of 8 with -inf (e^-inf = 0).
   int64_t n_pad = (n + 7) / 8 * 8;
   float* row = static_cast<float*>(::operator new(size_t(n_pad) * 4));
-  for (int64_t j = n; j < n_pad; ++j) row[j] = -INFINITY;
   for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = n; j < n_pad; ++j) row[j] = -INFINITY;  // the last row overwrote them
     if (dtype == DType::F32) {
       std::memcpy(row, static_cast<const float*>(x) + r * n, size_t(n) * 4);
     } else {
       const uint16_t* in = static_cast<const uint16_t*>(x) + r * n;
       int64_t j = 0;
       for (; j + 8 <= n; j += 8)
-        _mm256_storeu_ps(row + j, bf16x8_to_f32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + j))));
+        _mm256_storeu_ps(row + j,
+                         bf16x8_to_f32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + j))));
       for (; j < n; ++j) {
         uint32_t bits = uint32_t(in[j]) << 16;
         std::memcpy(row + j, &bits, 4);
       }
     }
-    softmax_padded_row(row, n_pad, n);
+    softmax_padded_row(row, n_pad);
     if (dtype == DType::F32) {
       std::memcpy(static_cast<float*>(y) + r * n, row, size_t(n) * 4);
     } else {
       uint16_t* out = static_cast<uint16_t*>(y) + r * n;
       int64_t j = 0;
       for (; j + 8 <= n; j += 8)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), f32_to_bf16x8(_mm256_loadu_ps(row + j)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j),
+                         f32_to_bf16x8(_mm256_loadu_ps(row + j)));
       if (j < n) {
         alignas(16) uint16_t tail[8];
         _mm_store_si128(reinterpret_cast<__m128i*>(tail), f32_to_bf16x8(_mm256_loadu_ps(row + j)));

@@ -10,7 +10,9 @@
 namespace kinema::cpu::softmax_detail::avx512 {
 namespace {
 
-__mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+__mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
 
 // In place on an f32 row: row = softmax(row).
 void softmax_f32_row(float* row, int64_t n) {
