@@ -37,8 +37,8 @@ def rand(*shape):
     return torch.rand(*shape, generator=g) * 2 - 1
 
 
-# (name, M, K, N): ragged shapes, a Wan-like small block, one crossing 64-column blocks, and
-# one with enough rows that even f32/bf16 weights are packed per call (matmul.cpp).
+# (name, M, K, N): ragged shapes, a Wan-like small block, and two crossing the packed layout's
+# 64-column blocks.
 LINEAR_CASES = [
     ("m1", 1, 37, 5),
     ("m7_n3", 7, 100, 3),

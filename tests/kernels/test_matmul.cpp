@@ -170,10 +170,10 @@ TEST_P(LinearWeightTypes, MatchReference) {
 
 std::vector<WeightCase> weight_cases() {
   std::vector<WeightCase> cases;
-  // m = 1 and 4 take the direct path, 5 and 64 a converted, packed copy and the GEMM.
+  // m = 1 and 8 take the direct path, 9 and 64 a converted, packed copy and the GEMM.
   for (DType d : {DType::F16, DType::F8_E4M3, DType::F8_E5M2, DType::Q8_0, DType::Q4_0, DType::Q4_K,
                   DType::Q5_K, DType::Q6_K})
-    for (int64_t m : {1, 4, 5, 64}) cases.push_back({d, m});
+    for (int64_t m : {1, 8, 9, 64}) cases.push_back({d, m});
   return cases;
 }
 
@@ -186,7 +186,7 @@ INSTANTIATE_TEST_SUITE_P(All, LinearWeightTypes, testing::ValuesIn(weight_cases(
 // A weight wider than the packed layout's blocks in both directions, K and N not multiples of
 // them, converted from a block type.
 TEST(Linear, LargeRaggedWeight) {
-  int64_t m = 6, k = 4064, n = 1100;
+  int64_t m = 12, k = 4064, n = 1100;
   auto xs = test::random_floats(size_t(m * k), 4);
   auto ws = test::random_floats(size_t(n * k), 5, -0.05f, 0.05f);
   auto bs = test::random_floats(size_t(n), 6);
