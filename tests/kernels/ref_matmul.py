@@ -37,13 +37,15 @@ def rand(*shape):
     return torch.rand(*shape, generator=g) * 2 - 1
 
 
-# (name, M, K, N): ragged shapes, a Wan-like small block, one crossing 64-column blocks.
+# (name, M, K, N): ragged shapes, a Wan-like small block, and two crossing the packed layout's
+# 64-column blocks.
 LINEAR_CASES = [
     ("m1", 1, 37, 5),
     ("m7_n3", 7, 100, 3),
     ("wan_small", 64, 256, 192),
     ("ragged", 33, 77, 65),
     ("tall", 130, 96, 130),
+    ("long", 300, 80, 67),
 ]
 for name, m, k, n in LINEAR_CASES:
     x, w, b = rand(m, k), rand(n, k), rand(n)

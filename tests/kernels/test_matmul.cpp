@@ -132,7 +132,7 @@ TEST_P(LinearVsTorch, Bf16ToF32) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearVsTorch,
-                         testing::Values("m1", "m7_n3", "wan_small", "ragged", "tall"));
+                         testing::Values("m1", "m7_n3", "wan_small", "ragged", "tall", "long"));
 
 // ---- weight types torch does not have: against dequantize-then-multiply in f64 ----
 
@@ -170,7 +170,7 @@ TEST_P(LinearWeightTypes, MatchReference) {
 
 std::vector<WeightCase> weight_cases() {
   std::vector<WeightCase> cases;
-  // m = 1 and 4 take the direct path, 5 and 64 the panels.
+  // m = 1 and 4 take the direct path, 5 and 64 a converted, packed copy and the GEMM.
   for (DType d : {DType::F16, DType::F8_E4M3, DType::F8_E5M2, DType::Q8_0, DType::Q4_0, DType::Q4_K,
                   DType::Q5_K, DType::Q6_K})
     for (int64_t m : {1, 4, 5, 64}) cases.push_back({d, m});
@@ -183,9 +183,10 @@ INSTANTIATE_TEST_SUITE_P(All, LinearWeightTypes, testing::ValuesIn(weight_cases(
                                   std::to_string(param.param.m);
                          });
 
-// Wide K: the converted panels (about 8 MiB) cover only part of N, so several are multiplied.
-TEST(Linear, SeveralWeightPanels) {
-  int64_t m = 6, k = 4096, n = 1100;
+// A weight wider than the packed layout's blocks in both directions, K and N not multiples of
+// them, converted from a block type.
+TEST(Linear, LargeRaggedWeight) {
+  int64_t m = 12, k = 4064, n = 1100;
   auto xs = test::random_floats(size_t(m * k), 4);
   auto ws = test::random_floats(size_t(n * k), 5, -0.05f, 0.05f);
   auto bs = test::random_floats(size_t(n), 6);

@@ -10,16 +10,17 @@
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/matmul_direct.h"
 #include "kernels/cpu/matmul_onednn.h"
+#include "kernels/cpu/matmul_pack.h"
 
 namespace kinema::cpu {
 namespace {
 
 // Up to this many rows, weights of another type go through the direct path (each weight row
-// converted once, in cache, then dotted with every x row) instead of panels and a GEMM.
+// converted once, in cache, then dotted with every x row) instead of a converted copy and a GEMM.
+// Measured on the FFN weight [8960, 1536] as Q8_0, 2 threads: the GEMM path takes 3.3 ms at any
+// M up to 32 (converting and packing the weight), the direct one 2.0 ms at M = 1, 2.8 ms at 4,
+// 3.8 ms at 8.
 constexpr int64_t kDirectMaxRows = 4;
-// Converted weight panels are sized to stay around this many bytes: large enough that the GEMM
-// per panel runs near its full rate, small enough not to copy a whole layer.
-constexpr size_t kPanelBytes = size_t(8) << 20;
 
 DType compute_type(MatmulPrecision precision) {
   return precision == MatmulPrecision::BF16 ? DType::BF16 : DType::F32;
@@ -27,7 +28,7 @@ DType compute_type(MatmulPrecision precision) {
 
 size_t elem_bytes(DType d) { return size_t(traits(d).block_bytes); }
 
-// Large temporaries (converted activations, weight panels, an f32 staging output) are reused
+// Large temporaries (converted activations, a converted weight, an f32 staging output) are reused
 // across calls, per calling thread: a fresh allocation would pay a page fault per 4 KiB each
 // time. A buffer larger than kKeepBytes is freed when its lease ends.
 class ScratchLease {
@@ -53,7 +54,8 @@ class ScratchLease {
   void* get() const { return buffer_.data.get(); }
 
  private:
-  static constexpr size_t kKeepBytes = size_t(64) << 20;
+  // Enough for the converted FFN weight of a 14B model (141 MB in bf16).
+  static constexpr size_t kKeepBytes = size_t(256) << 20;
   struct Free {
     void operator()(std::byte* p) const { std::free(p); }
   };
@@ -152,25 +154,26 @@ void fill_bias(const std::vector<float>& bias, Tensor& y) {
     }
 }
 
-// The weight converted to `type` panel by panel (rows [n0, n0 + rows) at a time) into scratch,
-// each panel multiplied as soon as it is ready: no converted copy of the whole layer.
-void linear_panels(const ComputeContext& ctx, Dims d, DType type, const void* x, const Tensor& w,
-                   const float* bias, Output& out) {
-  size_t row_bytes = size_t(d.k) * elem_bytes(type);
-  int64_t panel = int64_t(kPanelBytes / row_bytes) / 64 * 64;
-  panel = std::clamp<int64_t>(panel, 64, d.n);
-  ScratchLease lease(ScratchLease::kWeight, size_t(panel) * row_bytes);
-  size_t w_row_bytes = w.nbytes() / size_t(d.n);
-  size_t out_elem = elem_bytes(out.dtype());
-  for (int64_t n0 = 0; n0 < d.n; n0 += panel) {
-    int64_t rows = std::min(panel, d.n - n0);
-    convert_rows(ctx, w.dtype(), static_cast<const uint8_t*>(w.raw()) + size_t(n0) * w_row_bytes,
-                 type, lease.get(), rows, d.k);
-    onednn::Gemm g{
-        d.m, d.k, rows, type, out.dtype(), onednn::BLayout::Transposed, d.n, bias != nullptr};
-    onednn::run(ctx, g, x, lease.get(), bias ? bias + n0 : nullptr,
-                static_cast<uint8_t*>(out.data()) + size_t(n0) * out_elem);
+// y = x·wᵀ (+ bias) on oneDNN with the weight in the GEMM's type. Weights of another type are
+// converted for the call into one scratch copy of the layer (not of the model), written straight
+// into oneDNN's packed layout where that layout is known, as rows otherwise. Splitting N into
+// panels would bound that copy further, but oneDNN 2.6 only runs its AMX kernels on a dense
+// output: a panel writing into y's columns falls back to kernels 1.5x (plain rows) to 1000x
+// (packed: the reference loop) slower.
+void linear_gemm(const ComputeContext& ctx, Dims d, DType type, const void* x, const Tensor& w,
+                 const float* bias, Output& out) {
+  onednn::Gemm g{d.m, d.k, d.n, type, out.dtype(), onednn::BLayout::Transposed, bias != nullptr};
+  // Weights already of the GEMM's type are used as they are: packing them per call costs about
+  // what the packed GEMM saves (measured at M = 256..4096); PackedWeight packs once instead.
+  if (w.dtype() == type) return onednn::run(ctx, g, x, w.raw(), bias, out.data());
+  if (auto layout = onednn::packed_layout(d.k, d.n, type)) {
+    ScratchLease lease(ScratchLease::kWeight, layout->bytes);
+    pack_weight(ctx, w, type, *layout, lease.get());
+    g.layout = onednn::BLayout::Packed;
+    return onednn::run(ctx, g, x, lease.get(), bias, out.data());
   }
+  ScratchLease lease(ScratchLease::kWeight, size_t(d.n * d.k) * elem_bytes(type));
+  onednn::run(ctx, g, x, as_type(ctx, w, type, lease), bias, out.data());
 }
 
 // x as f32 values the way the GEMM would see them: rounded through bf16 for BF16.
@@ -207,13 +210,7 @@ void linear(const ComputeContext& ctx, const Tensor& x, const Tensor& w, const T
                        x.dtype() == type ? 0 : size_t(d.m * d.k) * elem_bytes(type));
   const void* xp = as_type(ctx, x, type, x_lease);
   Output out(ctx, y, type);
-  if (w.dtype() == type) {
-    onednn::Gemm g{d.m, d.k,          d.n, type, out.dtype(), onednn::BLayout::Transposed,
-                   d.n, bp != nullptr};
-    onednn::run(ctx, g, xp, w.raw(), bp, out.data());
-  } else {
-    linear_panels(ctx, d, type, xp, w, bp, out);
-  }
+  linear_gemm(ctx, d, type, xp, w, bp, out);
   out.finish();
 }
 
@@ -240,12 +237,15 @@ PackedWeight PackedWeight::pack(const ComputeContext& ctx, const Tensor& w,
   impl->data.reset(static_cast<std::byte*>(std::aligned_alloc(64, (impl->bytes + 63) / 64 * 64)),
                    [](std::byte* p) { std::free(p); });
   if (!impl->data) fail("out of memory packing a ", w.shape().str(), " weight");
-  // oneDNN expects the blocked layout's padding to be zero.
-  std::memset(impl->data.get(), 0, impl->bytes);
-  ScratchLease lease(ScratchLease::kWeight,
-                     w.dtype() == type ? 0 : size_t(w.numel()) * elem_bytes(type));
-  const void* plain = as_type(ctx, w, type, lease);
-  onednn::pack_b(ctx, impl->k, impl->n, type, plain, impl->data.get());
+  if (auto layout = onednn::packed_layout(impl->k, impl->n, type)) {
+    pack_weight(ctx, w, type, *layout, impl->data.get());
+  } else {
+    // oneDNN expects the blocked layout's padding to be zero.
+    std::memset(impl->data.get(), 0, impl->bytes);
+    ScratchLease lease(ScratchLease::kWeight,
+                       w.dtype() == type ? 0 : size_t(w.numel()) * elem_bytes(type));
+    onednn::pack_b(ctx, impl->k, impl->n, type, as_type(ctx, w, type, lease), impl->data.get());
+  }
   PackedWeight packed;
   packed.impl_ = std::move(impl);
   return packed;
@@ -271,7 +271,7 @@ void linear(const ComputeContext& ctx, const Tensor& x, const PackedWeight& w, c
                        x.dtype() == type ? 0 : size_t(d.m * d.k) * elem_bytes(type));
   const void* xp = as_type(ctx, x, type, x_lease);
   Output out(ctx, y, type);
-  onednn::Gemm g{d.m, d.k, d.n, type, out.dtype(), onednn::BLayout::Packed, d.n, bp != nullptr};
+  onednn::Gemm g{d.m, d.k, d.n, type, out.dtype(), onednn::BLayout::Packed, bp != nullptr};
   onednn::run(ctx, g, xp, p.data.get(), bp, out.data());
   out.finish();
 }
@@ -292,7 +292,7 @@ void matmul(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Tensor&
   if (m == 0 || n == 0) return;
   if (k == 0) return fill_bias({}, c);
   Output out(ctx, c, a.dtype());
-  onednn::Gemm g{m, k, n, a.dtype(), out.dtype(), onednn::BLayout::Plain, n, false};
+  onednn::Gemm g{m, k, n, a.dtype(), out.dtype(), onednn::BLayout::Plain, false};
   onednn::run(ctx, g, a.raw(), b.raw(), nullptr, out.data());
   out.finish();
 }
@@ -300,7 +300,7 @@ void matmul(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Tensor&
 std::string linear_implementation(const ComputeContext& ctx, int64_t m, int64_t k, int64_t n,
                                   MatmulPrecision precision) {
   DType type = compute_type(precision);
-  onednn::Gemm g{m, k, n, type, DType::F32, onednn::BLayout::Transposed, n, false};
+  onednn::Gemm g{m, k, n, type, DType::F32, onednn::BLayout::Transposed, false};
   return onednn::implementation(ctx, g);
 }
 

@@ -1,6 +1,7 @@
 // AVX-512 dot_block: one x row against up to four weight rows, 16 lanes, masked tail.
 // GCC 12 warns inside its own AVX-512 intrinsics (_mm512_undefined_*, GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include <immintrin.h>
 

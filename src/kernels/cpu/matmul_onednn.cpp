@@ -71,10 +71,10 @@ struct Plan {
   dnnl::matmul primitive;
 };
 
-using PlanKey = std::array<int64_t, 9>;
+using PlanKey = std::array<int64_t, 8>;
 
 PlanKey key_of(const Gemm& g, int threads) {
-  return {g.m, g.k, g.n, int64_t(g.ab), int64_t(g.c), int64_t(g.layout), g.ldc, g.bias, threads};
+  return {g.m, g.k, g.n, int64_t(g.ab), int64_t(g.c), int64_t(g.layout), g.bias, threads};
 }
 
 // Primitives are JIT-compiled: a cache keyed by everything that shapes one makes repeated calls
@@ -111,7 +111,7 @@ class PlanCache {
     auto plan = std::make_shared<Plan>();
     plan->a = dnnl::memory::desc({g.m, g.k}, to_dnnl(g.ab), tag::ab);
     plan->b = b_desc(g);
-    plan->c = dnnl::memory::desc({g.m, g.n}, to_dnnl(g.c), dnnl::memory::dims{g.ldc, 1});
+    plan->c = dnnl::memory::desc({g.m, g.n}, to_dnnl(g.c), tag::ab);
     dnnl::matmul::primitive_desc pd;
     if (g.bias) {
       plan->bias = dnnl::memory::desc({1, g.n}, dt::f32, tag::ab);
@@ -148,7 +148,7 @@ std::string describe(const Gemm& g) {
 }
 
 void check(const Gemm& g) {
-  KINEMA_CHECK(g.m > 0 && g.k > 0 && g.n > 0 && g.ldc >= g.n, describe(g));
+  KINEMA_CHECK(g.m > 0 && g.k > 0 && g.n > 0, describe(g));
   KINEMA_CHECK(g.ab == DType::F32 || g.ab == DType::BF16, describe(g));
   KINEMA_CHECK(g.c == DType::F32 || (g.c == DType::BF16 && g.ab == DType::BF16), describe(g));
 }
@@ -204,11 +204,43 @@ void pack_b(const ComputeContext& ctx, int64_t k, int64_t n, DType ab, const voi
   }
 }
 
+std::optional<PackedLayout> packed_layout(int64_t k, int64_t n, DType ab) {
+  dnnl::memory::desc desc;
+  try {
+    desc = cache().packed(k, n, ab);
+  } catch (const dnnl::error&) {
+    return std::nullopt;
+  }
+  const dnnl_memory_desc_t& d = desc.data;
+  const auto& b = d.format_desc.blocking;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0 || d.extra.flags != 0)
+    return std::nullopt;
+  PackedLayout l;
+  if (b.inner_nblks == 3 && b.inner_idxs[0] == 0 && b.inner_idxs[1] == 1 && b.inner_idxs[2] == 0)
+    l.pair = b.inner_blks[2];
+  else if (!(b.inner_nblks == 2 && b.inner_idxs[0] == 0 && b.inner_idxs[1] == 1))
+    return std::nullopt;
+  l.k_block = b.inner_blks[0];
+  l.n_block = b.inner_blks[1];
+  l.k_padded = d.padded_dims[0];
+  l.n_padded = d.padded_dims[1];
+  l.k_block_stride = b.strides[0];
+  l.n_block_stride = b.strides[1];
+  l.bytes = desc.get_size();
+  int64_t k_rows = l.k_block * l.pair;
+  bool dense = l.k_block_stride == k_rows * l.n_block &&
+               l.n_block_stride == l.k_padded / k_rows * l.k_block_stride &&
+               l.k_padded % k_rows == 0 && l.n_padded % l.n_block == 0 &&
+               l.bytes == size_t(l.k_padded * l.n_padded) * size_t(traits(ab).block_bytes);
+  if (!dense) return std::nullopt;
+  return l;
+}
+
 std::string implementation(const ComputeContext& ctx, const Gemm& g) {
   check(g);
   OmpThreads scope(ctx.threads);
   dnnl::memory::desc a({g.m, g.k}, to_dnnl(g.ab), tag::ab);
-  dnnl::memory::desc c({g.m, g.n}, to_dnnl(g.c), dnnl::memory::dims{g.ldc, 1});
+  dnnl::memory::desc c({g.m, g.n}, to_dnnl(g.c), tag::ab);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_desc(g), c), engine());
   return pd.impl_info_str();
 }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/dtype.h"
@@ -18,13 +19,14 @@ enum class BLayout {
   Packed,      // oneDNN's preferred blocked layout for this processor, made by pack_b()
 };
 
-// C[M, N] = A[M, K] · B[K, N] (+ bias[N]), f32 accumulation.
+// C[M, N] = A[M, K] · B[K, N] (+ bias[N]), f32 accumulation, all row-major and dense: oneDNN
+// 2.6 runs its AMX and AVX-512 kernels only on a dense C (a strided one falls back to much slower
+// kernels, for a packed B to the reference loop).
 struct Gemm {
   int64_t m = 0, k = 0, n = 0;
   DType ab = DType::F32;  // A and B: f32 or bf16
   DType c = DType::F32;   // f32, or bf16 (one rounding at the end) when ab is bf16
   BLayout layout = BLayout::Transposed;
-  int64_t ldc = 0;    // row stride of C in elements, >= n
   bool bias = false;  // f32 [N], added in f32 before C's rounding
 };
 
@@ -39,6 +41,19 @@ void run(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b,
 size_t packed_bytes(int64_t k, int64_t n, DType ab);
 void pack_b(const ComputeContext& ctx, int64_t k, int64_t n, DType ab, const void* w_nk,
             void* packed);
+
+// The packed layout spelled out, when it has the form pack_weight() (matmul_pack.cpp) writes,
+// as it does on every AVX-512 processor with oneDNN 2.6 ("BA16a64b2a" for bf16, "BA16a64b" for
+// f32): N in blocks of n_block columns, each block a contiguous run of K blocks; a K block holds
+// k_block rows of n_block columns of `pair` consecutive K values. K and N are zero-padded to
+// whole blocks. Strides are in elements.
+struct PackedLayout {
+  int64_t k_padded = 0, n_padded = 0;
+  int64_t k_block = 0, n_block = 0, pair = 1;
+  int64_t k_block_stride = 0, n_block_stride = 0;
+  size_t bytes = 0;
+};
+std::optional<PackedLayout> packed_layout(int64_t k, int64_t n, DType ab);
 
 // The implementation oneDNN picks for g (e.g. "brg:avx512_core_amx_bf16"), for reports.
 std::string implementation(const ComputeContext& ctx, const Gemm& g);
