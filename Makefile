@@ -26,8 +26,9 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Kernel benchmarks next to PyTorch's, measured in the same run (bench/run.sh).
 bench: build
-	$(BUILD)/bench/kinema_bench
+	./bench/run.sh $(BUILD)
 
 # libFuzzer harnesses for every weight reader, each run for FUZZ_SECONDS on its seed corpus.
 fuzz: deps

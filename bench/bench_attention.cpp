@@ -6,12 +6,8 @@
 // Counters: GFLOP/s (4 * Lq * Lk * D * H per call; GFLOPs from the mean call, GFLOPs_best from
 // the fastest) and the percentage of this processor's measured peaks on the same threads:
 // pct_dp = vs vdpbf16ps, pct_fma = vs f32 FMA, pct_amx = vs AMX tdpbf16ps (each measured once,
-// in-process, by a register-only loop below; attention_peak/* print them).
+// in-process, by bench/peak.h's register-only loops; BM_Peak prints them).
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
-#include <omp.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,119 +20,16 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "kernels/cpu/attention.h"
+#include "peak.h"
 
 namespace kinema {
 namespace {
-
-// ---- peak loops (named apart from bench/peak.cpp's) ----
 
 double attn_seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The loops store their result into a volatile: a function without side effects could be
-// moved out of the timed region.
-volatile float attn_peak_sink;
-
-// 12 independent accumulators hide the latency.
-__attribute__((noinline, target("avx512f,avx512bf16"))) void attn_dpbf16_loop(int64_t iters) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
-  __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));
-  __m512bh b = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3a80));
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  attn_peak_sink = out[0];
-}
-
-__attribute__((noinline, target("avx512f,fma"))) void attn_fma512_loop(int64_t iters) {
-  __m512 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i) * 1e-3f);
-  __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-3f);
-  for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  attn_peak_sink = out[0];
-}
-
-struct alignas(64) AttnTileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
-// Four independent 16x16 accumulators, A and B tiles reloaded never: the tdpbf16ps rate.
-__attribute__((noinline, target("amx-tile,amx-bf16"))) void attn_amx_loop(int64_t iters) {
-  static const AttnTileConfig cfg;
-  alignas(64) static uint16_t ones[512];
-  for (auto& x : ones) x = 0x3f80;
-  alignas(64) float out[256];
-  _tile_loadconfig(&cfg);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  _tile_loadd(4, ones, 64);
-  _tile_loadd(5, ones, 64);
-  _tile_loadd(6, ones, 64);
-  _tile_loadd(7, ones, 64);
-  for (int64_t it = 0; it < iters; ++it) {
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_dpbf16ps(3, 5, 7);
-  }
-  _tile_stored(0, out, 64);
-  _tile_release();
-  attn_peak_sink = out[0];
-}
-
-enum class AttnPeak { Dpbf16, Fma512, Amx };
-
-// Asking for the AMX path also asks the kernel for the tile state this process needs.
-bool attn_has_amx() {
-  auto paths = cpu::attention_paths(DType::BF16);
-  return std::find(paths.begin(), paths.end(), cpu::AttentionPath::Amx) != paths.end();
-}
-
-// GFLOP/s of `kind` on `threads` threads (0 if this processor lacks it), measured once.
-double attn_peak_gflops(AttnPeak kind, int threads) {
-  static double cache[3][64] = {};
-  double& slot = cache[int(kind)][std::min(threads, 63)];
-  if (slot != 0.0) return slot;
-  const CpuFeatures& f = cpu_features();
-  if ((kind == AttnPeak::Dpbf16 && !f.avx512bf16) || (kind == AttnPeak::Fma512 && !f.avx512f) ||
-      (kind == AttnPeak::Amx && !attn_has_amx()))
-    return slot = -1.0;
-  // flops per iteration: 12 x 16 lanes x (2 pairs x 2) for vdpbf16ps, 12 x 16 x 2 for FMA,
-  // 4 tiles x 16 x 16 x 32 x 2 for AMX.
-  const double flops = kind == AttnPeak::Dpbf16 ? 768 : kind == AttnPeak::Fma512 ? 384 : 65536;
-  const int64_t iters = kind == AttnPeak::Amx ? 200000 : 5000000;
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
-    double t0 = attn_seconds_now();
-#pragma omp parallel num_threads(threads)
-    {
-      if (kind == AttnPeak::Dpbf16)
-        attn_dpbf16_loop(iters);
-      else if (kind == AttnPeak::Fma512)
-        attn_fma512_loop(iters);
-      else
-        attn_amx_loop(iters);
-    }
-    best = std::max(best, flops * double(iters) * threads / (attn_seconds_now() - t0) / 1e9);
-  }
-  return slot = best;
-}
+using bench::PeakUnit;
 
 // ---- attention benchmarks ----
 
@@ -182,30 +75,17 @@ void attn_bench(benchmark::State& state, cpu::AttentionPath path, int64_t lq, in
   state.counters["GFLOPs_best"] = flops / best * 1e-9;  // the fastest call (less noise)
   state.counters["threads"] = threads;
   // Percent of each peak on the same threads, from the mean.
-  auto percent = [&](AttnPeak kind) {
-    double peak = attn_peak_gflops(kind, threads);
+  auto percent = [&](PeakUnit unit) {
+    double peak = bench::peak_gflops(unit, threads);
     return peak > 0 ? 100.0 * gflops / peak : 0.0;
   };
-  state.counters["pct_dp"] = percent(AttnPeak::Dpbf16);
-  state.counters["pct_fma"] = percent(AttnPeak::Fma512);
-  if (path == cpu::AttentionPath::Amx) state.counters["pct_amx"] = percent(AttnPeak::Amx);
-}
-
-void attn_peak_bench(benchmark::State& state, AttnPeak kind) {
-  const int threads = hardware_threads();
-  double gflops = 0;
-  for (auto _ : state) gflops = attn_peak_gflops(kind, threads);
-  state.counters["peak_GFLOPs"] = gflops;
-  state.counters["threads"] = threads;
+  state.counters["pct_dp"] = percent(PeakUnit::Bf16Dot);
+  state.counters["pct_fma"] = percent(PeakUnit::F32Fma);
+  if (path == cpu::AttentionPath::Amx) state.counters["pct_amx"] = percent(PeakUnit::AmxBf16);
 }
 
 // Registers one benchmark per path that is fast enough for these shapes (not the generic one).
 const bool attn_registered = [] {
-  benchmark::RegisterBenchmark("attention_peak/dpbf16", attn_peak_bench, AttnPeak::Dpbf16)
-      ->Iterations(1);
-  benchmark::RegisterBenchmark("attention_peak/fma512", attn_peak_bench, AttnPeak::Fma512)
-      ->Iterations(1);
-  benchmark::RegisterBenchmark("attention_peak/amx", attn_peak_bench, AttnPeak::Amx)->Iterations(1);
   for (cpu::AttentionPath path : cpu::attention_paths(DType::BF16)) {
     if (path == cpu::AttentionPath::Generic) continue;
     std::string name(cpu::attention_path_name(path));

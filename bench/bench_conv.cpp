@@ -1,8 +1,6 @@
 // The Wan VAE decoder's convolutions through cpu::Conv (oneDNN), in GFLOP/s and as a fraction
-// of this machine's f32 FMA peak, measured here with a register-only FMA loop.
+// of this machine's f32 FMA peak (bench/peak.h).
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
-#include <omp.h>
 
 #include <chrono>
 #include <vector>
@@ -10,58 +8,10 @@
 #include "core/cpu.h"
 #include "core/parallel.h"
 #include "kernels/cpu/conv.h"
+#include "peak.h"
 
 namespace kinema {
 namespace {
-
-// Independent FMA chains, enough to cover both pipes' latency; values stay finite.
-constexpr int kChains = 12;
-
-__attribute__((target("avx512f"))) float fma_loop_avx512(int64_t iters) {
-  __m512 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(float(j));
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-6f);
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
-  float out[16], sum = 0;
-  for (int j = 0; j < kChains; ++j) {
-    _mm512_storeu_ps(out, acc[j]);
-    sum += out[0];
-  }
-  return sum;
-}
-
-__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iters) {
-  __m256 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm256_set1_ps(float(j));
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-6f);
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm256_fmadd_ps(acc[j], a, b);
-  float out[8], sum = 0;
-  for (int j = 0; j < kChains; ++j) {
-    _mm256_storeu_ps(out, acc[j]);
-    sum += out[0];
-  }
-  return sum;
-}
-
-// f32 FMA GFLOP/s of `threads` threads running the loop at once. Measured right after each
-// benchmark run, so that both numbers see the same machine load.
-double fma_peak_gflops(int threads) {
-  const bool avx512 = detected_isa() >= Isa::Avx512;
-  const int lanes = avx512 ? 16 : 8;
-  const int64_t iters = 20'000'000;
-  volatile float sink = 0;
-  auto start = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads)
-  {
-    float s = avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters);
-#pragma omp critical
-    sink = sink + s;
-  }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return 2.0 * lanes * kChains * double(iters) * threads / seconds / 1e9;
-}
 
 Tensor random_tensor(const Shape& shape, float scale) {
   Tensor t = Tensor::empty(shape, DType::F32);
@@ -92,7 +42,7 @@ void BM_CausalConv3d(benchmark::State& state) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double gflop = 2.0 * double(c) * double(c) * 27 * double(out.numel() / c) / 1e9;
-  const double peak = fma_peak_gflops(ctx.threads);
+  const double peak = bench::peak_gflops(bench::PeakUnit::F32Fma, ctx.threads);
   state.counters["GFLOP/s"] =
       benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_GFLOP/s"] = peak;

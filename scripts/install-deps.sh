@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev          # bench/
   python3-torch python3-numpy  # reference data for the parity tests
+  libopenblas0-pthread      # a real BLAS for PyTorch (else it falls back to the slow netlib one)
   clang libclang-rt-14-dev  # libFuzzer harnesses (make fuzz)
 )
 
