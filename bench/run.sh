@@ -41,6 +41,10 @@ for b in kin:
     m = re.match(r"attention_cross_Lq4096_Lk512.*?/(\w+)", name)
     if m:
         base = torch.get("attention_bf16/4096x512")
+    m = re.match(r"BM_Peak/unit:\d+/threads:(\d+)", name)
+    if m:
+        name = f"peak: {b.get('label', '')}, {m.group(1)} thread(s)"
+    name = name.replace("/real_time", "")
     ratio = f"{g / base:.1f}x" if base else "-"
     print(f"| {name} | {g:.0f} | {base:.0f} | {ratio} |" if base else f"| {name} | {g:.0f} | - | - |")
 PY
