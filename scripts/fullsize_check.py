@@ -82,18 +82,20 @@ if not os.path.exists(weights):
 
 rows = []
 tool = os.path.join(ROOT, "build", "kinema_dit_step")
-for precision in ("f32", "bf16"):
+torch_cache = {}
+for precision, pack in (("f32", False), ("bf16", False), ("bf16", True)):
     out = subprocess.run([tool, weights, str(width), str(height), str(args.frames), precision,
-                          str(args.threads)], check=True, capture_output=True, text=True).stdout
+                          str(args.threads)] + (["pack"] if pack else []), check=True,
+                         capture_output=True, text=True).stdout
     k = json.loads(out)
-    t = None
-    if not args.skip_torch:
+    t = torch_cache.get(precision)
+    if t is None and not args.skip_torch:
         res = subprocess.run([sys.executable, __file__, "--dir", args.dir, "--threads",
                               str(args.threads), "--size", args.size, "--frames", str(args.frames),
                               "--torch-worker", precision], check=True, capture_output=True,
                              text=True)
-        t = json.loads(res.stdout.strip().splitlines()[-1])
-    rows.append((precision, k, t))
+        t = torch_cache[precision] = json.loads(res.stdout.strip().splitlines()[-1])
+    rows.append((precision + (", packed weights" if pack else ""), k, t))
 
 tokens = rows[0][1]["tokens"]
 print(f"Wan2.1-T2V-1.3B DiT, {width}x{height}x{args.frames} frames ({tokens} tokens), "

@@ -1,6 +1,6 @@
 // kinema_dit_step: times one Wan DiT forward (and one guided step, cond + uncond) on a weight
 // file, for scripts/fullsize_check.py. Prints one JSON object.
-//   kinema_dit_step DIT_FILE WIDTH HEIGHT FRAMES f32|bf16 [THREADS]
+//   kinema_dit_step DIT_FILE WIDTH HEIGHT FRAMES f32|bf16 [THREADS] [pack]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
     ComputeContext ctx = ComputeContext::with_threads(argc > 6 ? std::atoi(argv[6]) : 0);
     auto t0 = std::chrono::steady_clock::now();
     auto file = WeightFile::open(argv[1]);
-    WanDiT dit(*file, resolve_wan_dit_config(*file, true));
+    const bool pack = argc > 7 && std::string(argv[7]) == "pack";
+    WanDiT dit(*file, resolve_wan_dit_config(*file, true), WanDiTOptions{pack});
     const double load_s = seconds_since(t0);
     const long rss_after_load = peak_rss_mb();
 
@@ -55,10 +56,10 @@ int main(int argc, char** argv) {
     double sum = 0;
     for (float x : v.to_f32_vector()) sum += double(x) * x;
     std::printf(
-        "{\"model\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"tokens\": %lld, "
+        "{\"model\": \"%s\", \"precision\": \"%s\", \"packed\": %s, \"threads\": %d, \"tokens\": %lld, "
         "\"load_s\": %.3f, \"rss_after_load_mb\": %ld, \"encode_text_s\": %.3f, "
         "\"forward_s\": %.3f, \"guided_step_s\": %.3f, \"peak_rss_mb\": %ld, \"out_rms\": %.6f}\n",
-        std::string(c.name).c_str(), argv[5], ctx.threads,
+        std::string(c.name).c_str(), argv[5], pack ? "true" : "false", ctx.threads,
         (long long)(latent.dim(1) * latent.dim(2) / 2 * latent.dim(3) / 2), load_s, rss_after_load,
         text_s, forward_s, 2 * forward_s, peak_rss_mb(), std::sqrt(sum / double(v.numel())));
     return 0;

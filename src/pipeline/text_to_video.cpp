@@ -81,7 +81,8 @@ ModelFiles resolve_model_folder(const std::string& dir_name) {
 
 WanModels::WanModels(const ModelFiles& files) : files_(files) {
   dit_file_ = WeightFile::open(files.dit);
-  dit_ = std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom));
+  dit_ = std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom),
+                                  WanDiTOptions{files.pack_weights});
   vae_file_ = WeightFile::open(files.vae);
   vae_ = std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
   tokenizer_ = Tokenizer::load(files.tokenizer);

@@ -29,6 +29,7 @@ extern const std::string_view kWanDefaultNegativePrompt;
 struct ModelFiles {
   std::string dit, t5, vae, tokenizer;  // a weight file or folder each; tokenizer: spiece.model
   bool allow_custom = false;            // accept sizes other than the released Wan models
+  bool pack_weights = false;            // see WanDiTOptions::pack_weights
 };
 
 // Finds the components in a model folder:

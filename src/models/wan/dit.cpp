@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
@@ -39,11 +41,12 @@ std::vector<float> timestep_sinusoid(int64_t timestep, int freq_dim) {
   return out;
 }
 
-WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config) : config_(config) {
+WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTOptions& options)
+    : config_(config) {
   BoundWeights w = bind_weights(file, "Wan DiT", wan_dit_tensors(config), wan_dit_layouts(),
                                 wan_dit_prefixes());
   auto linear = [&w](const std::string& name) {
-    return Linear{w.get(name + ".weight"), as_f32(w.get(name + ".bias"))};
+    return Linear{w.get(name + ".weight"), as_f32(w.get(name + ".bias")), {}};
   };
   const int64_t patch = int64_t(config.in_dim) * config.patch_t * config.patch_h * config.patch_w;
   patch_embedding_ = linear("patch_embedding");
@@ -75,6 +78,13 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config) : config_(con
   }
   head_ = linear("head.head");
   head_modulation_ = as_f32(w.get("head.modulation"));
+  if (options.pack_weights) {
+    ComputeContext ctx = ComputeContext::with_threads(0);
+    for (Block& b : blocks_)
+      for (Linear* l : {&b.self_attn.q, &b.self_attn.k, &b.self_attn.v, &b.self_attn.o,
+                        &b.cross_attn.q, &b.cross_attn.o, &b.ffn0, &b.ffn2})
+        l->pack(ctx, MatmulPrecision::BF16);
+  }
 }
 
 TextConditioning WanDiT::encode_text(const ComputeContext& ctx, const Tensor& t5_context,
@@ -180,13 +190,23 @@ Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t 
   cpu::silu(ctx, e, e_silu);
   Tensor e0 = time_projection_(ctx, e_silu, MatmulPrecision::F32, DType::F32);  // [1, 6D]
 
+  // Activations, allocated once per forward and reused by every block.
+  const int64_t hd = cfg.head_dim();
   Tensor h_act = Tensor::empty({tokens, dim}, a);
+  Tensor proj = Tensor::empty({tokens, dim}, a);
   Tensor qk_f32 = Tensor::empty({tokens, dim}, DType::F32);
-  Tensor attn_out = Tensor::empty({tokens, heads, cfg.head_dim()}, a);
+  Tensor q = Tensor::empty({tokens, heads, hd}, a), k = Tensor::empty({tokens, heads, hd}, a);
+  Tensor v = Tensor::empty({tokens, heads, hd}, a);
+  Tensor attn_out = Tensor::empty({tokens, heads, hd}, a);
+  Tensor y = Tensor::empty({tokens, dim}, a);
+  Tensor hidden = Tensor::empty({tokens, int64_t(cfg.ffn_dim)}, a);
+  Tensor m = Tensor::empty({6, dim}, DType::F32);
+  Tensor q2 = q.reshape({tokens, dim}), k2 = k.reshape({tokens, dim}), v2 = v.reshape({tokens, dim});
+  Tensor out2 = attn_out.reshape({tokens, dim});
+  Tensor qk_heads = qk_f32.reshape({tokens, heads, hd});
   for (size_t bi = 0; bi < blocks_.size(); ++bi) {
     const Block& block = blocks_[bi];
     // m = modulation + e0, six [D] rows: shift/scale/gate for attention, then for the FFN.
-    Tensor m = Tensor::empty({6, dim}, DType::F32);
     cpu::add(ctx, block.modulation.reshape({6, dim}), e0.reshape({6, dim}), m);
 
     // Self-attention. In block 0 of the bf16 path the residual stream is still bf16, so LN1's
@@ -195,37 +215,35 @@ Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t 
         bf16 && bi == 0 ? cpu::NormRounding::Bf16 : cpu::NormRounding::None;
     cpu::ln_modulate(ctx, x, row(m, 1), row(m, 0), cfg.eps, ln1_rounding, h_act);
     const Attention& sa = block.self_attn;
-    auto project_qk = [&](const Linear& proj, const Tensor& norm) {
-      Tensor z = proj(ctx, h_act, mm, a);
-      cpu::rms_norm(ctx, z, norm, cfg.eps, qk_rounding, qk_f32);
-      Tensor r = qk_f32.reshape({tokens, heads, cfg.head_dim()});
-      cpu::rope_wan(ctx, r, rope);
-      return qk_f32.to(a).reshape({tokens, heads, cfg.head_dim()});
-    };
-    Tensor q = project_qk(sa.q, sa.norm_q);
-    Tensor k = project_qk(sa.k, sa.norm_k);
-    Tensor v = sa.v(ctx, h_act, mm, a).reshape({tokens, heads, cfg.head_dim()});
+    // q, k: Linear -> RMSNorm over all heads (f32) -> RoPE (float64 math) -> attention dtype.
+    for (auto [lin, norm, dst] : {std::tuple{&sa.q, &sa.norm_q, &q2}, std::tuple{&sa.k, &sa.norm_k, &k2}}) {
+      lin->forward_into(ctx, h_act, mm, proj);
+      cpu::rms_norm(ctx, proj, *norm, cfg.eps, qk_rounding, qk_f32);
+      cpu::rope_wan(ctx, qk_heads, rope);
+      cpu::convert(ctx, qk_f32, *dst);
+    }
+    sa.v.forward_into(ctx, h_act, mm, v2);
     cpu::attention(ctx, q, k, v, attn_out);
-    Tensor y = sa.o(ctx, attn_out.reshape({tokens, dim}), mm, a);
+    sa.o.forward_into(ctx, out2, mm, y);
     cpu::add_gated(ctx, x, y, row(m, 2));
 
     // Cross-attention over all text_len rows, no mask, no gate.
     const Attention& ca = block.cross_attn;
     cpu::layer_norm(ctx, x, block.norm3_weight, block.norm3_bias, cfg.eps, h_act);
-    Tensor cq = ca.q(ctx, h_act, mm, a);
-    cpu::rms_norm(ctx, cq, ca.norm_q, cfg.eps, qk_rounding, qk_f32);
-    Tensor cq_a = qk_f32.to(a).reshape({tokens, heads, cfg.head_dim()});
+    ca.q.forward_into(ctx, h_act, mm, proj);
+    cpu::rms_norm(ctx, proj, ca.norm_q, cfg.eps, qk_rounding, qk_f32);
+    cpu::convert(ctx, qk_f32, q2);
     const int64_t text_len = text.cross_keys[bi].dim(0);
-    cpu::attention(ctx, cq_a, text.cross_keys[bi].reshape({text_len, heads, cfg.head_dim()}),
-                   text.cross_values[bi].reshape({text_len, heads, cfg.head_dim()}), attn_out);
-    y = ca.o(ctx, attn_out.reshape({tokens, dim}), mm, a);
+    cpu::attention(ctx, q, text.cross_keys[bi].reshape({text_len, heads, hd}),
+                   text.cross_values[bi].reshape({text_len, heads, hd}), attn_out);
+    ca.o.forward_into(ctx, out2, mm, y);
     cpu::add(ctx, x, y, x);
 
     // FFN.
     cpu::ln_modulate(ctx, x, row(m, 4), row(m, 3), cfg.eps, cpu::NormRounding::None, h_act);
-    Tensor hidden = block.ffn0(ctx, h_act, mm, a);
+    block.ffn0.forward_into(ctx, h_act, mm, hidden);
     cpu::gelu_tanh(ctx, hidden, hidden);
-    y = block.ffn2(ctx, hidden, mm, a);
+    block.ffn2.forward_into(ctx, hidden, mm, y);
     cpu::add_gated(ctx, x, y, row(m, 5));
   }
 
