@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/matmul_direct.h"
@@ -24,6 +25,24 @@ constexpr int64_t kDirectMaxRows = 4;
 
 DType compute_type(MatmulPrecision precision) {
   return precision == MatmulPrecision::BF16 ? DType::BF16 : DType::F32;
+}
+
+// bf16 GEMMs need AVX512-BF16 or AMX (oneDNN has no bf16 kernels below that). Elsewhere, and
+// when KINEMA_ISA caps the level below avx512bf16, BF16 precision runs as an f32 GEMM on operands
+// rounded to bf16: the products of bf16 values are exact in f32, so only the summation order
+// differs from a native bf16 GEMM.
+bool native_bf16() {
+  const CpuFeatures& f = cpu_features();
+  return active_isa() >= Isa::Avx512Bf16 && (f.avx512bf16 || f.amx_bf16);
+}
+
+// `t` (any convertible type) as an f32 tensor of its values rounded through bf16.
+Tensor rounded_through_bf16(const ComputeContext& ctx, const Tensor& t) {
+  Tensor b = Tensor::empty(t.shape(), DType::BF16);
+  convert(ctx, t, b);
+  Tensor f = Tensor::empty(t.shape(), DType::F32);
+  convert(ctx, b, f);
+  return f;
 }
 
 size_t elem_bytes(DType d) { return size_t(traits(d).block_bytes); }
@@ -195,6 +214,12 @@ std::vector<float> x_values(const Tensor& x, MatmulPrecision precision) {
 
 void linear(const ComputeContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias,
             Tensor& y, MatmulPrecision precision) {
+  if (precision == MatmulPrecision::BF16 && !native_bf16()) {
+    check_linear(x, w.shape(), w.dtype(), bias, y);
+    Tensor rb = bias ? rounded_through_bf16(ctx, *bias) : Tensor();
+    return linear(ctx, rounded_through_bf16(ctx, x), rounded_through_bf16(ctx, w),
+                  bias ? &rb : nullptr, y, MatmulPrecision::F32);
+  }
   Dims d = check_linear(x, w.shape(), w.dtype(), bias, y);
   if (d.m == 0 || d.n == 0) return;
   std::vector<float> b = bias_values(bias, precision);
@@ -219,6 +244,7 @@ void linear(const ComputeContext& ctx, const Tensor& x, const Tensor& w, const T
 struct PackedWeight::Impl {
   int64_t n = 0, k = 0;
   MatmulPrecision precision = MatmulPrecision::F32;
+  bool emulated = false;  // BF16 without native bf16: f32 values rounded through bf16
   size_t bytes = 0;
   std::shared_ptr<std::byte> data;
 };
@@ -228,6 +254,14 @@ PackedWeight PackedWeight::pack(const ComputeContext& ctx, const Tensor& w,
   if (w.rank() != 2 || w.dim(0) == 0 || w.dim(1) == 0)
     fail("PackedWeight: w must be a non-empty [N, K] tensor, got ", w.shape().str());
   if (!is_convertible(w.dtype())) fail("PackedWeight: cannot pack a ", name(w.dtype()), " weight");
+  if (precision == MatmulPrecision::BF16 && !native_bf16()) {
+    PackedWeight packed = pack(ctx, rounded_through_bf16(ctx, w), MatmulPrecision::F32);
+    auto impl = std::make_shared<Impl>(*packed.impl_);
+    impl->precision = MatmulPrecision::BF16;
+    impl->emulated = true;
+    packed.impl_ = std::move(impl);
+    return packed;
+  }
   auto impl = std::make_shared<Impl>();
   impl->n = w.dim(0);
   impl->k = w.dim(1);
@@ -262,6 +296,16 @@ void linear(const ComputeContext& ctx, const Tensor& x, const PackedWeight& w, c
             Tensor& y) {
   if (!w.defined()) fail("linear: the packed weight is empty");
   const PackedWeight::Impl& p = *w.impl_;
+  if (p.emulated) {
+    check_linear(x, Shape({p.n, p.k}), DType::F32, bias, y);
+    PackedWeight as_f32;
+    auto impl = std::make_shared<PackedWeight::Impl>(p);
+    impl->precision = MatmulPrecision::F32;
+    impl->emulated = false;
+    as_f32.impl_ = std::move(impl);
+    Tensor rb = bias ? rounded_through_bf16(ctx, *bias) : Tensor();
+    return linear(ctx, rounded_through_bf16(ctx, x), as_f32, bias ? &rb : nullptr, y);
+  }
   DType type = compute_type(p.precision);
   Dims d = check_linear(x, Shape({p.n, p.k}), type, bias, y);
   if (d.m == 0) return;
@@ -291,6 +335,12 @@ void matmul(const ComputeContext& ctx, const Tensor& a, const Tensor& b, Tensor&
          name(c.dtype()));
   if (m == 0 || n == 0) return;
   if (k == 0) return fill_bias({}, c);
+  if (a.dtype() == DType::BF16 && !native_bf16()) {
+    Tensor af = Tensor::empty(a.shape(), DType::F32), bf = Tensor::empty(b.shape(), DType::F32);
+    convert(ctx, a, af);
+    convert(ctx, b, bf);
+    return matmul(ctx, af, bf, c);
+  }
   Output out(ctx, c, a.dtype());
   onednn::Gemm g{m, k, n, a.dtype(), out.dtype(), onednn::BLayout::Plain, false};
   onednn::run(ctx, g, a.raw(), b.raw(), nullptr, out.data());
