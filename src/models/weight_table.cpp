@@ -18,9 +18,35 @@ std::string replace_all_in_order(
   return name;
 }
 
+namespace {
+
+// ComfyUI's "scaled fp8" files store a Linear weight as fp8 plus a sibling f32 `scale_weight`
+// (the true weight is fp8 value * scale), and mark the file with a `scaled_fp8` tensor.
+std::string scale_name(const std::string& stored) {
+  const std::string suffix = ".weight";
+  if (stored.size() <= suffix.size() ||
+      stored.compare(stored.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return "";
+  return stored.substr(0, stored.size() - suffix.size()) + ".scale_weight";
+}
+
+}  // namespace
+
 Tensor BoundWeights::get(const std::string& canonical) const {
   auto it = entries_.find(canonical);
   if (it == entries_.end()) fail(file_->path(), ": no tensor bound for '", canonical, "'");
+  const std::string scale = scale_name(it->second);
+  if (!scale.empty() && file_->find(scale)) {
+    // Dequantized once, at load, to bf16 (the precision ComfyUI computes these weights in).
+    Tensor s = file_->tensor(scale);
+    if (s.numel() != 1)
+      fail(file_->path(), ": ", scale, " is ", s.shape().str(), ", expected one scale value");
+    const float factor = s.to_f32_vector()[0];
+    Tensor w = file_->tensor(it->second);
+    std::vector<float> values = w.to_f32_vector();
+    for (float& v : values) v *= factor;
+    return Tensor::from_f32(w.shape(), values.data(), DType::BF16);
+  }
   return file_->tensor(it->second);
 }
 
@@ -70,6 +96,15 @@ BoundWeights bind_weights(const WeightFile& file, std::string_view what,
     bound.entries_[t.name] = stored;
   }
   for (const std::string& name : best->ignored) claimed[best_prefix + name] = true;
+  // Scaled-fp8 companions of the weights we use, and the file's marker.
+  for (const auto& [canonical, stored] : bound.entries_) {
+    const std::string scale = scale_name(stored);
+    if (!scale.empty()) {
+      claimed[scale] = true;
+      claimed[stored.substr(0, stored.size() - 7) + ".scale_input"] = true;  // 7: ".weight"
+    }
+  }
+  claimed[best_prefix + "scaled_fp8"] = true;
   for (const TensorInfo& info : file.tensors())
     if (info.name.compare(0, best_prefix.size(), best_prefix) == 0 && !claimed.count(info.name))
       unexpected.push_back(info.name);

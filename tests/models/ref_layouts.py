@@ -216,19 +216,34 @@ with torch.no_grad():
         return flat.tobytes()
 
     import struct
-    entries, blob = {}, bytearray()
-    for k, v in tsd.items():
-        if v.dim() == 2 and "embedding" not in k:
-            raw, dtype = e4m3_codes(v), "F8_E4M3"
-        else:
-            raw, dtype = tensor_bytes(v.bfloat16()), "BF16"
-        entries[hf(k)] = {"dtype": dtype, "shape": list(v.shape),
-                          "data_offsets": [len(blob), len(blob) + len(raw)]}
-        blob += raw
-    text = json.dumps(entries).encode()
-    text += b" " * (-len(text) % 8)
-    with open(f"{out}/t5_fp8_e4m3fn.safetensors", "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + bytes(blob))
+
+    def write_fp8(path, scaled):
+        """Plain fp8 e4m3fn matrices, or ComfyUI's scaled form: fp8 codes of w / scale plus a
+        `.scale_weight` per matrix and a `scaled_fp8` marker (scale 0.5 keeps values exact)."""
+        entries, blob = {}, bytearray()
+
+        def add(name, dtype, shape, raw):
+            entries[name] = {"dtype": dtype, "shape": list(shape),
+                             "data_offsets": [len(blob), len(blob) + len(raw)]}
+            blob.extend(raw)
+
+        if scaled:
+            add("scaled_fp8", "F8_E4M3", [0], b"")
+        for k, v in tsd.items():
+            if v.dim() == 2 and "embedding" not in k:
+                add(hf(k), "F8_E4M3", v.shape, e4m3_codes(v * 2 if scaled else v))
+                if scaled:
+                    add(hf(k)[:-len(".weight")] + ".scale_weight", "F32", [],
+                        np.float32(0.5).tobytes())
+            else:
+                add(hf(k), "BF16", v.shape, tensor_bytes(v.bfloat16()))
+        text = json.dumps(entries).encode()
+        text += b" " * (-len(text) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(text)) + text + bytes(blob))
+
+    write_fp8(f"{out}/t5_fp8_e4m3fn.safetensors", False)
+    write_fp8(f"{out}/t5_fp8_e4m3fn_scaled.safetensors", True)
     ids = torch.randint(3, 300, (20,), generator=g)
     ids[-1] = 1
     save_npy(f"{out}/t5_ids.npy", ids.to(torch.int64))

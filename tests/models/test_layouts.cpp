@@ -57,7 +57,7 @@ TEST(Layouts, EveryUmt5LayoutGivesTheSameOutput) {
   for (int64_t i = 0; i < ids_t.numel(); ++i) ids.push_back(int32_t(ids_t.data<int64_t>()[i]));
   Tensor first;
   for (const char* name : {"t5_official.pth", "t5_hf.safetensors", "t5.gguf",
-                           "t5_fp8_e4m3fn.safetensors"}) {
+                           "t5_fp8_e4m3fn.safetensors", "t5_fp8_e4m3fn_scaled.safetensors"}) {
     auto file = WeightFile::open(path(name));
     UMT5Encoder encoder(*file, resolve_umt5_config(*file, true));
     Tensor out = encoder.encode(ctx(), ids);
