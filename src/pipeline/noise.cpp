@@ -1,5 +1,7 @@
 #include "pipeline/noise.h"
 
+#include "io/weight_file.h"
+
 #include <cmath>
 #include <random>
 
@@ -81,6 +83,18 @@ Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t se
     }
   });
   return out;
+}
+
+Tensor read_noise_file(const std::string& path) {
+  auto file = WeightFile::open(path);
+  const TensorInfo* info = file->find("noise");
+  if (!info && file->tensors().size() == 1) info = &file->tensors()[0];
+  if (!info)
+    fail(path, ": expected a tensor named 'noise' or a single tensor, found ",
+         file->tensors().size(), " tensors");
+  if (!traits(info->dtype).is_float)
+    fail(path, ": noise tensor '", info->name, "' is ", name(info->dtype), ", expected a float type");
+  return file->tensor(info->name).to(DType::F32);
 }
 
 uint64_t random_seed() {

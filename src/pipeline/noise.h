@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "core/parallel.h"
 #include "core/tensor.h"
@@ -24,6 +25,10 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::arra
 
 // An f32 tensor of standard normal noise.
 Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed);
+
+// Reads injected noise (parity runs) from a weight file of any supported format: the tensor
+// named "noise", or the file's only tensor; converted to f32. Throws naming the file otherwise.
+Tensor read_noise_file(const std::string& path);
 
 // A fresh seed from the operating system, for when the user gives none.
 uint64_t random_seed();

@@ -60,3 +60,12 @@ for b in range(64):
         r = math.sqrt(-2 * math.log(u[2 * pair]))
         vals += [r * math.cos(2 * math.pi * u[2 * pair + 1]), r * math.sin(2 * math.pi * u[2 * pair + 1])]
 np.save(f"{out}/noise_seed.npy", np.array(vals, dtype=np.float32))
+
+# Injected noise files: a named tensor among others, and a lone bf16 tensor.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+from weights_io import save_safetensors  # noqa: E402
+noise = torch.randn(16, 2, 4, 6, generator=g)
+save_safetensors(f"{out}/noise_named.safetensors", {"other": torch.ones(3), "noise": noise})
+save_safetensors(f"{out}/noise_single.safetensors", {"x": noise.bfloat16()})
+save_safetensors(f"{out}/noise_two.safetensors", {"a": noise, "b": noise})
+np.save(f"{out}/noise_injected.npy", noise.numpy())

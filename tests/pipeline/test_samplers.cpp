@@ -83,6 +83,21 @@ TEST(Noise, IndependentOfThreadCountAndShape) {
   EXPECT_NE(std::memcmp(a.raw(), c.raw(), a.nbytes()), 0);
 }
 
+TEST(Noise, ReadsInjectedNoiseFiles) {
+  Tensor want = test::ref("pipeline", "noise_injected");
+  Tensor named = read_noise_file(test::ref_path("pipeline", "noise_named.safetensors"));
+  EXPECT_TRUE(test::all_close(named, want, {0.0, 0.0}));
+  Tensor single = read_noise_file(test::ref_path("pipeline", "noise_single.safetensors"));
+  EXPECT_EQ(single.dtype(), DType::F32);
+  EXPECT_TRUE(test::all_close(single, want, {0.0, 1e-2}));
+  try {
+    read_noise_file(test::ref_path("pipeline", "noise_two.safetensors"));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("noise_two.safetensors"), std::string::npos);
+  }
+}
+
 TEST(Noise, IsStandardNormal) {
   Tensor t = gaussian_noise(ComputeContext::with_threads(2), {1 << 20}, 7);
   double sum = 0, sq = 0, within1 = 0;
