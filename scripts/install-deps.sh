@@ -8,6 +8,10 @@ packages=(
   libdnnl-dev               # oneDNN: bf16/f32 GEMM
   nlohmann-json3-dev        # safetensors headers, configs
   libsentencepiece-dev sentencepiece  # umT5 tokenizer (and spm_train for tests and the demo model)
+  libcli11-dev              # the kinema command line
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev  # MP4 (H.264 via libx264)
+  libwebp-dev libpng-dev    # animated WebP, PNG frames
+  ffmpeg                    # ffprobe, for the end-to-end tests of video files
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev          # bench/
   python3-torch python3-numpy  # reference data for the parity tests
