@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -53,6 +54,16 @@ std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string path, const
     file->data_ = file->owned_.get();
   }
   return file;
+}
+
+void MappedFile::drop_pages(const void* begin, size_t size) const {
+  const auto* b = static_cast<const std::byte*>(begin);
+  if (!data_ || b < data_ || b + size > data_ + size_) return;
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  // Only whole pages inside the range: neighbouring tensors may share the edge pages.
+  uintptr_t first = (reinterpret_cast<uintptr_t>(b) + page - 1) / page * page;
+  uintptr_t last = (reinterpret_cast<uintptr_t>(b) + size) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

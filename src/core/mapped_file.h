@@ -21,6 +21,10 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const std::byte* data() const { return data_; }
+  // Tells the kernel that [begin, begin + size) will not be read again soon, so its pages can
+  // leave memory (they are read back from the file if touched). For weights converted to
+  // another form at load. A range outside this file is ignored.
+  void drop_pages(const void* begin, size_t size) const;
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 

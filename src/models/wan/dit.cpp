@@ -80,10 +80,15 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
   head_modulation_ = as_f32(w.get("head.modulation"));
   if (options.pack_weights) {
     ComputeContext ctx = ComputeContext::with_threads(0);
-    for (Block& b : blocks_)
+    for (Block& b : blocks_) {
       for (Linear* l : {&b.self_attn.q, &b.self_attn.k, &b.self_attn.v, &b.self_attn.o,
-                        &b.cross_attn.q, &b.cross_attn.o, &b.ffn0, &b.ffn2})
+                        &b.cross_attn.q, &b.cross_attn.o, &b.ffn0, &b.ffn2}) {
         l->pack(ctx, MatmulPrecision::BF16);
+        // The stored weight is not read again (bf16 steps): let its pages leave memory.
+        for (const auto& mapped : file.files())
+          mapped->drop_pages(l->weight.raw(), l->weight.nbytes());
+      }
+    }
   }
 }
 

@@ -1,0 +1,196 @@
+// Runs the real kinema binary: the error cases (one clear line, exit status 2, nothing left
+// behind) and end-to-end generation into every output format with the tiny reference models.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/refdata.h"
+
+namespace kinema {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_command(const std::string& command, bool with_stderr = true) {
+  std::string cmd = command + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+Result run(const std::string& args) { return run_command(std::string(KINEMA_BINARY) + " " + args); }
+
+std::string models() {
+  const std::string d = test::ref_path("models", "");
+  return "--dit " + d + "e2e_dit.safetensors --t5 " + d + "e2e_t5.safetensors --vae " + d +
+         "e2e_vae.safetensors --tokenizer " + d + "e2e_spiece.model --allow-custom";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("kinema_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  bool folder_empty() const { return fs::is_empty(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(CliTest, ErrorsAreOneLineWithStatusTwoAndLeaveNothing) {
+  const std::string out = (dir_ / "out.mp4").string();
+  const std::string m = models();
+  struct Case {
+    std::string args, expect;
+  };
+  const Case cases[] = {
+      {"generate \"a cat\" --frames 20 -o " + out + " " + m, "nearest valid: 17 or 21"},
+      {"generate \"a cat\" --frames 0 -o " + out + " " + m, "must be 4n+1"},
+      {"generate \"a cat\" --size 100x64 -o " + out + " " + m, "multiples of 16"},
+      {"generate \"a cat\" --size big -o " + out + " " + m, "expected WIDTHxHEIGHT"},
+      {"generate \"a cat\" --sampler ddim -o " + out + " " + m, "unknown sampler 'ddim'"},
+      {"generate \"a cat\" -o " + (dir_ / "out.avi").string() + " " + m, ".avi"},
+      {"generate \"a cat\" -o /nonexistent/folder/out.mp4 " + m, "does not exist"},
+      {"generate \"a cat\" -o " + out, "no model given"},
+      {"generate \"a cat\" --model /nonexistent -o " + out, "/nonexistent: not a folder"},
+      {"generate \"a cat\" --model " + dir_.string() + " -o " + out, "not a Wan model folder"},
+      {"generate \"a cat\" --dit /nonexistent.safetensors --t5 x --vae y --tokenizer z -o " + out,
+       "/nonexistent.safetensors"},
+      {"generate \"a cat\" --dit " + test::ref_path("models", "e2e_vae.safetensors") +
+           " --t5 x --vae y --tokenizer z --allow-custom -o " + out,
+       "not a Wan DiT"},
+      {"generate \"a cat\" --steps 0 -o " + out + " " + m, "--steps 0"},
+      {"generate", "prompt is required"},
+      {"--threads 0 system", "--threads"},
+      {"frobnicate", "frobnicate"},
+  };
+  for (const Case& c : cases) {
+    Result r = run(c.args);
+    EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    // One error line, the last one (a progress line for the load phase may come before it).
+    size_t at = r.output.find("kinema: ");
+    EXPECT_NE(at, std::string::npos) << c.args << "\n" << r.output;
+    if (at != std::string::npos) {
+      EXPECT_EQ(r.output.find('\n', at), r.output.size() - 1) << c.args << "\n" << r.output;
+    }
+    EXPECT_TRUE(folder_empty()) << c.args;
+  }
+}
+
+TEST_F(CliTest, HelpAndVersion) {
+  Result h = run("--help");
+  EXPECT_EQ(h.status, 0);
+  EXPECT_NE(h.output.find("generate"), std::string::npos);
+  Result g = run("generate --help");
+  EXPECT_EQ(g.status, 0);
+  for (const char* flag : {"--negative", "--size", "--frames", "--fps", "--steps", "--guidance",
+                           "--shift", "--sampler", "--seed", "--model", "--dit", "--t5", "--vae",
+                           "--tokenizer", "--quiet", "--progress"})
+    EXPECT_NE(g.output.find(flag), std::string::npos) << flag;
+  Result v = run("--version");
+  EXPECT_EQ(v.status, 0);
+  EXPECT_NE(v.output.find("kinema "), std::string::npos);
+}
+
+TEST_F(CliTest, InfoDescribesAModel) {
+  Result r = run("info " + test::ref_path("models", "e2e_dit.safetensors"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("Wan DiT"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("safetensors"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("estimate"), std::string::npos) << r.output;
+}
+
+nlohmann::json ffprobe(const fs::path& file) {
+  Result r = run_command("ffprobe -v error -count_frames -show_streams -show_format -of json '" +
+                         file.string() + "'");
+  EXPECT_EQ(r.status, 0) << r.output;
+  return nlohmann::json::parse(r.output);
+}
+
+// All frames of a video decoded to RGB24 by ffmpeg.
+std::vector<uint8_t> decode_rgb(const fs::path& file) {
+  Result r = run_command("ffmpeg -v error -i '" + file.string() + "' -f rawvideo -pix_fmt rgb24 -",
+                         false);
+  EXPECT_EQ(r.status, 0);
+  return {r.output.begin(), r.output.end()};
+}
+
+// The PNG frames of a folder, concatenated, through ffmpeg too (an exact decoder for PNG).
+std::vector<uint8_t> png_frames(const fs::path& folder) {
+  return decode_rgb(folder / "frame_%05d.png");
+}
+
+double mean_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double sum = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) sum += std::abs(int(a[i]) - int(b[i]));
+  return a.empty() ? 1e9 : sum / double(a.size());
+}
+
+TEST_F(CliTest, GeneratesEveryFormat) {
+  const std::string common = "generate \"a blue square moves up\" --size 64x48 --frames 9 "
+                             "--steps 3 --fps 12 --seed 7 -q " + models();
+  Result png = run(common + " -o " + (dir_ / "frames.png").string());
+  ASSERT_EQ(png.status, 0) << png.output;
+  ASSERT_TRUE(fs::is_directory(dir_ / "frames.png"));
+  std::vector<uint8_t> reference = png_frames(dir_ / "frames.png");
+  ASSERT_EQ(reference.size(), size_t(9 * 64 * 48 * 3));
+
+  Result mp4 = run(common + " -o " + (dir_ / "out.mp4").string());
+  ASSERT_EQ(mp4.status, 0) << mp4.output;
+  nlohmann::json probe = ffprobe(dir_ / "out.mp4");
+  const auto& v = probe["streams"][0];
+  EXPECT_EQ(v["codec_name"], "h264");
+  EXPECT_EQ(v["pix_fmt"], "yuv420p");
+  EXPECT_EQ(v["nb_read_frames"], "9");
+  EXPECT_EQ(v["r_frame_rate"], "12/1");
+  EXPECT_EQ(v["color_space"], "bt709");
+  const auto& tags = probe["format"]["tags"];
+  EXPECT_EQ(tags["prompt"], "a blue square moves up");
+  EXPECT_EQ(tags["seed"], "7");
+  EXPECT_EQ(tags["steps"], "3");
+  EXPECT_EQ(tags["sampler"], "unipc");
+  EXPECT_TRUE(tags.contains("model"));
+  EXPECT_TRUE(tags.contains("kinema_version"));
+  EXPECT_LT(mean_abs_diff(decode_rgb(dir_ / "out.mp4"), reference), 4.0);
+
+  for (const char* ext : {"webp", "gif"}) {
+    fs::path file = dir_ / (std::string("out.") + ext);
+    Result r = run(common + " -o " + file.string());
+    ASSERT_EQ(r.status, 0) << ext << r.output;
+    nlohmann::json p = ffprobe(file);
+    EXPECT_EQ(p["streams"][0]["width"], 64) << ext;
+    EXPECT_EQ(p["streams"][0]["height"], 48) << ext;
+  }
+  nlohmann::json gif = ffprobe(dir_ / "out.gif");
+  EXPECT_EQ(gif["streams"][0]["nb_read_frames"], "9");
+
+  Result one = run("generate \"a red circle\" --size 64x48 --frames 1 --steps 2 --seed 3 -q " +
+                   models() + " -o " + (dir_ / "still.png").string());
+  ASSERT_EQ(one.status, 0) << one.output;
+  nlohmann::json still = ffprobe(dir_ / "still.png");
+  EXPECT_EQ(still["streams"][0]["width"], 64);
+  for (const auto& entry : fs::directory_iterator(dir_))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
+}  // namespace
+}  // namespace kinema
