@@ -1,7 +1,8 @@
-// A small GIF89a encoder written from the GIF89a specification: one global 6x7x6 uniform
-// palette (252 colours, green gets the extra level because the eye is most sensitive to it),
-// ordered 4x4 Bayer dithering to hide banding, variable-width LZW, the NETSCAPE2.0 extension
-// for endless looping, and per-frame delays in centiseconds that add up to the exact duration.
+// A small GIF89a encoder written from the GIF89a specification: a 256-colour median-cut
+// palette per frame (a local colour table; generated video drifts in colour, so one global
+// palette wastes entries), no dithering (it flickers between frames and defeats LZW),
+// variable-width LZW, the NETSCAPE2.0 extension for endless looping, and per-frame delays in
+// centiseconds that add up to the exact duration.
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -10,12 +11,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "media/gif_palette.h"
 #include "media/writers.h"
 
 namespace kinema::media {
 namespace {
 
-constexpr int kRedLevels = 6, kGreenLevels = 7, kBlueLevels = 6;
 constexpr int kMinCodeSize = 8;  // 256-entry colour table
 constexpr int kMaxCodeBits = 12;
 
@@ -119,38 +120,8 @@ void lzw_encode(const std::vector<uint8_t>& indices, ByteWriter& out) {
   codes.finish();
 }
 
-// Maps each RGB pixel to the uniform palette, with a Bayer threshold added before rounding so
-// that smooth gradients become fine patterns instead of bands.
-void quantize(const uint8_t* rgb, int width, int height, std::vector<uint8_t>& indices) {
-  static constexpr int bayer[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9}, {15, 7, 13, 5}};
-  indices.resize(static_cast<size_t>(width) * height);
-  auto level = [](int value, int levels, float threshold) {
-    const float scaled = value * (levels - 1) / 255.0f + threshold;
-    const int q = static_cast<int>(scaled + 0.5f);
-    return q < 0 ? 0 : (q >= levels ? levels - 1 : q);
-  };
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      const uint8_t* p = rgb + (static_cast<size_t>(y) * width + x) * 3;
-      const float t = (bayer[y & 3][x & 3] + 0.5f) / 16.0f - 0.5f;
-      const int r = level(p[0], kRedLevels, t), g = level(p[1], kGreenLevels, t),
-                b = level(p[2], kBlueLevels, t);
-      indices[static_cast<size_t>(y) * width + x] =
-          static_cast<uint8_t>((r * kGreenLevels + g) * kBlueLevels + b);
-    }
-  }
-}
-
-void write_palette(ByteWriter& out) {
-  int entries = 0;
-  for (int r = 0; r < kRedLevels; ++r)
-    for (int g = 0; g < kGreenLevels; ++g)
-      for (int b = 0; b < kBlueLevels; ++b, ++entries) {
-        out.byte((r * 255 + (kRedLevels - 1) / 2) / (kRedLevels - 1));
-        out.byte((g * 255 + (kGreenLevels - 1) / 2) / (kGreenLevels - 1));
-        out.byte((b * 255 + (kBlueLevels - 1) / 2) / (kBlueLevels - 1));
-      }
-  for (; entries < 256; ++entries) out.byte(0), out.byte(0), out.byte(0);
+void write_palette(const GifPalette& palette, ByteWriter& out) {
+  for (uint8_t v : palette.rgb) out.byte(v);
 }
 
 }  // namespace
@@ -162,10 +133,9 @@ void write_gif(const std::string& path, const RgbFrames& frames, int fps) {
   out.bytes("GIF89a");
   out.u16(frames.width);
   out.u16(frames.height);
-  out.byte(0xf7);  // global colour table, 8 bits per channel, 256 entries
+  out.byte(0x70);  // no global colour table, 8 bits per channel
   out.byte(0);     // background colour index
   out.byte(0);     // no aspect ratio
-  write_palette(out);
 
   out.byte(0x21), out.byte(0xff), out.byte(11);  // application extension: loop forever
   out.bytes("NETSCAPE2.0");
@@ -176,13 +146,17 @@ void write_gif(const std::string& path, const RgbFrames& frames, int fps) {
   auto centiseconds = [fps](int i) { return static_cast<int>((100LL * i + fps / 2) / fps); };
   for (int i = 0; i < frames.count; ++i) {
     out.byte(0x21), out.byte(0xf9), out.byte(4);  // graphic control extension
-    out.byte(0x04);                                // disposal: leave in place, no transparency
+    out.byte(0x04);                               // disposal: leave in place, no transparency
     out.u16(centiseconds(i + 1) - centiseconds(i));
     out.byte(0), out.byte(0);
-    out.byte(0x2c);  // image descriptor: the whole canvas, global palette, not interlaced
+    const uint8_t* rgb = frames.rgb.data() + i * frame_bytes;
+    const size_t pixels = static_cast<size_t>(frames.width) * frames.height;
+    const GifPalette palette = median_cut_palette(rgb, pixels);
+    out.byte(0x2c);  // image descriptor: the whole canvas, not interlaced
     out.u16(0), out.u16(0), out.u16(frames.width), out.u16(frames.height);
-    out.byte(0);
-    quantize(frames.rgb.data() + i * frame_bytes, frames.width, frames.height, indices);
+    out.byte(0x87);  // local colour table of 256 entries
+    write_palette(palette, out);
+    map_to_palette(rgb, pixels, palette, indices);
     lzw_encode(indices, out);
   }
   out.byte(0x3b);  // trailer

@@ -68,6 +68,8 @@ void write_mp4(const std::string& path, const RgbFrames& frames, int fps,
   if (frames.width % 2 != 0 || frames.height % 2 != 0)
     fail("H.264 yuv420p needs even frame sizes, got ", frames.width, "x", frames.height);
 
+  // libav logs per-encoder chatter (x264's settings line) to stderr at the default level; the
+  // CLI reports failures itself through the Error. The level is process-wide in libav.
   av_log_set_level(AV_LOG_ERROR);
   Encoder enc;
   check_av(avformat_alloc_output_context2(&enc.format, nullptr, "mp4", path.c_str()),
@@ -120,9 +122,9 @@ void write_mp4(const std::string& path, const RgbFrames& frames, int fps,
   enc.frame->height = c->height;
   check_av(av_frame_get_buffer(enc.frame, 0), "allocating a frame");
 
-  enc.sws = sws_getContext(frames.width, frames.height, AV_PIX_FMT_RGB24, frames.width,
-                           frames.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND,
-                           nullptr, nullptr, nullptr);
+  enc.sws =
+      sws_getContext(frames.width, frames.height, AV_PIX_FMT_RGB24, frames.width, frames.height,
+                     AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr, nullptr);
   if (!enc.sws) fail("cannot create the RGB to YUV converter");
   // Source RGB is full range; destination BT.709 limited (16..235) range.
   const int* bt709 = sws_getCoefficients(SWS_CS_ITU709);

@@ -3,9 +3,8 @@
 #include "media/video_file.h"
 
 #include <stdlib.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -74,8 +73,7 @@ OutputFormat output_format(const std::string& path) {
   if (ext == ".webp") return OutputFormat::Webp;
   if (ext == ".gif") return OutputFormat::Gif;
   if (ext == ".png") return OutputFormat::Png;
-  fail(path, ": unsupported output extension '", ext,
-       "'; supported: .mp4, .webp, .gif, .png");
+  fail(path, ": unsupported output extension '", ext, "'; supported: .mp4, .webp, .gif, .png");
 }
 
 void write_frames(const std::string& path, const RgbFrames& frames, int fps,

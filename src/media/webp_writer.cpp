@@ -51,8 +51,7 @@ std::string xml_name(const std::string& key) {
   return out;
 }
 
-}  // namespace
-
+// The metadata as one XMP packet, each key a kinema:<key> property of one rdf:Description.
 std::string xmp_packet(const MediaMetadata& metadata) {
   std::string xmp =
       "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
@@ -66,6 +65,8 @@ std::string xmp_packet(const MediaMetadata& metadata) {
   xmp += "  </rdf:Description>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>";
   return xmp;
 }
+
+}  // namespace
 
 void write_webp(const std::string& path, const RgbFrames& frames, int fps,
                 const MediaMetadata& metadata) {
@@ -92,9 +93,11 @@ void write_webp(const std::string& path, const RgbFrames& frames, int fps,
     picture.use_argb = 1;  // the animation encoder works on ARGB
     const bool imported =
         WebPPictureImportRGB(&picture, frames.rgb.data() + i * frame_bytes, frames.width * 3);
-    const bool added = imported && WebPAnimEncoderAdd(encoder.get(), &picture, timestamp(i), &config);
+    const bool added =
+        imported && WebPAnimEncoderAdd(encoder.get(), &picture, timestamp(i), &config);
     WebPPictureFree(&picture);
-    if (!added) fail("WebP encoding of frame ", i, " failed: ", WebPAnimEncoderGetError(encoder.get()));
+    if (!added)
+      fail("WebP encoding of frame ", i, " failed: ", WebPAnimEncoderGetError(encoder.get()));
   }
   if (!WebPAnimEncoderAdd(encoder.get(), nullptr, timestamp(frames.count), nullptr))
     fail("WebP encoding failed: ", WebPAnimEncoderGetError(encoder.get()));

@@ -14,12 +14,10 @@ void write_mp4(const std::string& path, const RgbFrames& frames, int fps,
                const MediaMetadata& metadata);
 void write_webp(const std::string& path, const RgbFrames& frames, int fps,
                 const MediaMetadata& metadata);
+// GIF has no standard place for key/value metadata; none is written.
 void write_gif(const std::string& path, const RgbFrames& frames, int fps);
 // One PNG image (frame `index`) with the metadata as tEXt chunks.
 void write_png(const std::string& path, const RgbFrames& frames, int index,
                const MediaMetadata& metadata);
-
-// The metadata as one XMP packet (WebP) : keys become kinema:<key> properties.
-std::string xmp_packet(const MediaMetadata& metadata);
 
 }  // namespace kinema::media

@@ -1,14 +1,14 @@
 // write_frames() for every format: each file is read back by an independent decoder (ffprobe and
 // ffmpeg for MP4 and GIF, libwebpdemux for WebP, libpng for PNG) and compared with the input.
-// Tolerances: MP4 at crf 18 after a BT.709 round trip and 4:2:0 chroma on smooth content, mean
-// absolute error < 3 levels; lossy WebP at quality 90 < 3 levels; GIF through a dithered
-// 252-colour palette (steps of 42..51 levels) < 16 levels; PNG exact.
+// Tolerances (mean absolute error in 8-bit levels; measured values in brackets): MP4 at crf 18
+// with 4:2:0 chroma around sharp coloured squares < 3 [2.4]; lossy WebP at quality 90, also
+// 4:2:0, < 4 [3.0]; GIF through a 256-colour median-cut palette < 4 [2.3], and < 7 [4.9] on
+// noisy frames; PNG exact.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <stdlib.h>
-#include <webp/demux.h>
-
 #include <unistd.h>
+#include <webp/demux.h>
 
 #include <algorithm>
 #include <cmath>
@@ -75,7 +75,8 @@ std::string run(const std::string& command) {
 }
 
 std::vector<uint8_t> ffmpeg_decode_rgb(const std::string& path) {
-  const std::string raw = run("ffmpeg -v error -i '" + path + "' -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -");
+  const std::string raw =
+      run("ffmpeg -v error -i '" + path + "' -fps_mode passthrough -f rawvideo -pix_fmt rgb24 -");
   return {raw.begin(), raw.end()};
 }
 
@@ -200,11 +201,12 @@ TEST_F(MediaTest, WebpAnimationRoundTrip) {
     int timestamp;
     ASSERT_TRUE(WebPAnimDecoderGetNext(decoder, &rgba, &timestamp));
     timestamps.push_back(timestamp);
-    for (size_t i = 0; i < 80u * 48u; ++i) decoded.insert(decoded.end(), rgba + 4 * i, rgba + 4 * i + 3);
+    for (size_t i = 0; i < 80u * 48u; ++i)
+      decoded.insert(decoded.end(), rgba + 4 * i, rgba + 4 * i + 3);
   }
   // Each frame lasts 1000 / 8 = 125 ms; the timestamp is the frame's end time.
   EXPECT_EQ(timestamps, (std::vector<int>{125, 250, 375, 500, 625, 750}));
-  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 3.0);
+  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 4.0);
 
   // The metadata travels as an XMP chunk.
   WebPDemuxer* demux = WebPDemux(&data);
@@ -235,18 +237,19 @@ TEST_F(MediaTest, GifFramesSizeAndPixels) {
   EXPECT_NEAR(std::stod(probe["format"]["duration"].get<std::string>()), 1.0, 0.02);
 
   const std::vector<uint8_t> decoded = ffmpeg_decode_rgb(path);
-  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 18.0);
+  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 4.0);
 }
 
 // LZW past the 4096-entry table (clear codes, 12-bit codes) on a larger, noisy frame.
 TEST_F(MediaTest, GifLongLzwStreams) {
   RgbFrames frames = make_frames(2, 256, 160, 4);
   std::mt19937 rng(4);
-  for (auto& v : frames.rgb) v = static_cast<uint8_t>(std::clamp(int(v) + int(rng() % 31) - 15, 0, 255));
+  for (auto& v : frames.rgb)
+    v = static_cast<uint8_t>(std::clamp(int(v) + int(rng() % 31) - 15, 0, 255));
   const std::string path = (dir_ / "noisy.gif").string();
   write_frames(path, frames, 16, {});
   const std::vector<uint8_t> decoded = ffmpeg_decode_rgb(path);
-  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 18.0);
+  EXPECT_LT(mean_abs_error(decoded, frames.rgb), 7.0);
 }
 
 TEST_F(MediaTest, PngSingleImageWithText) {
@@ -259,7 +262,10 @@ TEST_F(MediaTest, PngSingleImageWithText) {
   EXPECT_EQ(w, 33);
   EXPECT_EQ(h, 17);
   const std::string bytes = read_file(path);
-  EXPECT_NE(bytes.find(std::string("tEXtseed\0" "12345", 14)), std::string::npos);
+  EXPECT_NE(bytes.find(std::string("tEXtseed\0"
+                                   "12345",
+                                   14)),
+            std::string::npos);
   EXPECT_NE(bytes.find(std::string("tEXtmodel\0wan2.1-t2v-1.3b", 25)), std::string::npos);
 }
 
