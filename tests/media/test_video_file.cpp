@@ -36,7 +36,8 @@ RgbFrames make_frames(int count, int width, int height, uint32_t seed) {
   RgbFrames frames{count, width, height, {}};
   frames.rgb.resize(static_cast<size_t>(count) * width * height * 3);
   for (int f = 0; f < count; ++f) {
-    const int sx = (f * 5) % (width - 16), sy = (f * 3) % (height - 16);
+    // The 16x16 square moves across the frame, wrapping; frames may be as small as 16x16.
+    const int sx = (f * 5) % std::max(1, width - 16), sy = (f * 3) % std::max(1, height - 16);
     for (int y = 0; y < height; ++y) {
       for (int x = 0; x < width; ++x) {
         uint8_t* p = frames.rgb.data() + ((static_cast<size_t>(f) * height + y) * width + x) * 3;
