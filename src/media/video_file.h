@@ -23,14 +23,18 @@ struct RgbFrames {
   std::vector<uint8_t> rgb;
 };
 
-// Free-form tags stored in the container where the format has a place for them (MP4 metadata,
-// WebP XMP/EXIF-free "kinema" chunk or comment, PNG tEXt): prompt, negative_prompt, seed, steps,
-// sampler, model, kinema_version...
+// Free-form tags (prompt, negative_prompt, seed, steps, sampler, model, kinema_version, ...)
+// stored where the format has a place for them: MP4 format-level tags (kept verbatim through
+// movflags +use_metadata_tags; ffprobe shows them), WebP an XMP chunk with one kinema:<key>
+// property per tag, PNG tEXt chunks (keys cut to 79 characters). GIF has no such place.
 using MediaMetadata = std::map<std::string, std::string>;
 
-// Writes `frames` at `fps` to `path` in the format its extension names. For .png with more than
-// one frame, `path` names a folder (created) holding frame_00000.png, frame_00001.png, ...
-// Throws an Error naming the path on any failure, after removing what it wrote.
+// Writes `frames` at `fps` (> 0) to `path` in the format its extension names, replacing an
+// existing file. For .png with more than one frame, `path` names a folder (created; an existing
+// one must be empty) holding frame_00000.png, frame_00001.png, ... MP4 needs even sizes
+// (4:2:0 chroma). Throws an Error naming the path on any failure (unknown extension, no frames,
+// a buffer that does not hold count*height*width*3 bytes, an unwritable place, an encoder
+// error), after removing what it wrote.
 void write_frames(const std::string& path, const RgbFrames& frames, int fps,
                   const MediaMetadata& metadata);
 
