@@ -4,8 +4,8 @@
 #include <sys/resource.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   }
   try {
     const int width = std::atoi(argv[2]), height = std::atoi(argv[3]), frames = std::atoi(argv[4]);
-    const DiTPrecision precision = std::string(argv[5]) == "f32" ? DiTPrecision::F32 : DiTPrecision::BF16;
+    const DiTPrecision precision =
+        std::string(argv[5]) == "f32" ? DiTPrecision::F32 : DiTPrecision::BF16;
     ComputeContext ctx = ComputeContext::with_threads(argc > 6 ? std::atoi(argv[6]) : 0);
     auto t0 = std::chrono::steady_clock::now();
     auto file = WeightFile::open(argv[1]);
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
     double sum = 0;
     for (float x : v.to_f32_vector()) sum += double(x) * x;
     std::printf(
-        "{\"model\": \"%s\", \"precision\": \"%s\", \"packed\": %s, \"threads\": %d, \"tokens\": %lld, "
+        "{\"model\": \"%s\", \"precision\": \"%s\", \"packed\": %s, \"threads\": %d, \"tokens\": "
+        "%lld, "
         "\"load_s\": %.3f, \"rss_after_load_mb\": %ld, \"encode_text_s\": %.3f, "
         "\"forward_s\": %.3f, \"guided_step_s\": %.3f, \"peak_rss_mb\": %ld, \"out_rms\": %.6f}\n",
         std::string(c.name).c_str(), argv[5], pack ? "true" : "false", ctx.threads,

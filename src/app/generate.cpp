@@ -1,5 +1,3 @@
-#include "app/commands.h"
-
 #include <unistd.h>
 
 #include <atomic>
@@ -7,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "app/commands.h"
 #include "app/progress.h"
 #include "media/video_file.h"
 #include "pipeline/noise.h"
@@ -64,8 +63,9 @@ ModelFiles model_files(const GenerateOptions& o) {
       fail("with separate files, all of --dit, --t5, --vae and --tokenizer are needed");
     files = ModelFiles{o.dit, o.t5, o.vae, o.tokenizer};
   } else {
-    fail("no model given: pass --model DIR (a Wan2.1 folder; see the README for where to get "
-         "one) or --dit/--t5/--vae/--tokenizer");
+    fail(
+        "no model given: pass --model DIR (a Wan2.1 folder; see the README for where to get "
+        "one) or --dit/--t5/--vae/--tokenizer");
   }
   files.allow_custom = o.allow_custom;
   files.pack_weights = o.pack_weights;
@@ -88,7 +88,7 @@ int run_generate(const GenerateOptions& o) {
   check_output(o.output);
   const ModelFiles files = model_files(o);
 
-  Progress progress(o.quiet ? ProgressStyle::Quiet
+  Progress progress(o.quiet                ? ProgressStyle::Quiet
                     : o.progress == "json" ? ProgressStyle::Json
                                            : ProgressStyle::Bar,
                     stderr);

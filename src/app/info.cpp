@@ -30,7 +30,8 @@ Summary summarize(const WeightFile& file) {
 
 std::string dtype_text(const Summary& s) {
   std::string out;
-  for (const auto& [dtype, count] : s.dtypes) out += (out.empty() ? "" : ", ") + dtype + " x" + std::to_string(count);
+  for (const auto& [dtype, count] : s.dtypes)
+    out += (out.empty() ? "" : ", ") + dtype + " x" + std::to_string(count);
   return out;
 }
 
@@ -51,7 +52,8 @@ std::string describe(const WeightFile& file, WanDiTConfig* dit) {
   }
   try {
     UMT5Config t = resolve_umt5_config(file, true);
-    return str_cat("umT5 encoder (dim ", t.dim, ", ", t.num_layers, " layers, vocab ", t.vocab, ")");
+    return str_cat("umT5 encoder (dim ", t.dim, ", ", t.num_layers, " layers, vocab ", t.vocab,
+                   ")");
   } catch (const Error&) {
   }
   return "";
@@ -100,9 +102,10 @@ int run_info(const InfoOptions& o) {
                        512.0 * dit.dim * 2 * 2 * dit.num_layers * 2;  // cached text K/V, 2 prompts
     // VAE decode: the widest chunk (4 frames at full resolution, 96 channels, a few live copies).
     const double vae = 4.0 * h * w * 96 * 4 * 4;
-    std::printf("estimate      %dx%d, %d frames (%.0f tokens): weights %.2f GiB mapped, "
-                "activations ~%.2f GiB, VAE decode ~%.2f GiB\n",
-                w, h, o.frames, tokens, gib(double(weight_bytes)), gib(act), gib(vae));
+    std::printf(
+        "estimate      %dx%d, %d frames (%.0f tokens): weights %.2f GiB mapped, "
+        "activations ~%.2f GiB, VAE decode ~%.2f GiB\n",
+        w, h, o.frames, tokens, gib(double(weight_bytes)), gib(act), gib(vae));
   }
   return 0;
 }

@@ -29,8 +29,9 @@ int run_system(int threads) {
 
 int main(int argc, char** argv) {
   using namespace kinema::app;
-  CLI::App app{"kinema: text-to-video with open-weight diffusion models (Wan2.1), on the "
-               "hardware you have"};
+  CLI::App app{
+      "kinema: text-to-video with open-weight diffusion models (Wan2.1), on the "
+      "hardware you have"};
   app.set_version_flag("--version", std::string("kinema ") + KINEMA_VERSION);
   app.require_subcommand(0, 1);
   int threads = 0;
@@ -44,16 +45,19 @@ int main(int argc, char** argv) {
                   "output file; the extension picks the format: .mp4 .webp .gif .png")
       ->capture_default_str();
   gen->add_option("--negative", g.negative, "what to avoid (default: Wan's negative prompt)");
-  gen->add_option("--size", g.size, "WIDTHxHEIGHT, multiples of 16 (default: 832x480 for 1.3B, "
-                                    "1280x720 for 14B)");
+  gen->add_option("--size", g.size,
+                  "WIDTHxHEIGHT, multiples of 16 (default: 832x480 for 1.3B, "
+                  "1280x720 for 14B)");
   gen->add_option("--frames", g.frames, "frame count, 4n+1")->capture_default_str();
   gen->add_option("--fps", g.fps, "frames per second of the file")->capture_default_str();
   gen->add_option("--steps", g.steps, "sampler steps")->capture_default_str();
-  gen->add_option("--guidance", g.guidance, "classifier-free guidance scale")->capture_default_str();
+  gen->add_option("--guidance", g.guidance, "classifier-free guidance scale")
+      ->capture_default_str();
   gen->add_option("--shift", g.shift, "flow shift of the sigma schedule")->capture_default_str();
   gen->add_option("--sampler", g.sampler, "unipc, dpm++ or euler")->capture_default_str();
   gen->add_option("--seed", g.seed, "noise seed (default: random, printed)");
-  gen->add_option("--model", g.model, "a Wan2.1 model folder (official, Diffusers or single files)");
+  gen->add_option("--model", g.model,
+                  "a Wan2.1 model folder (official, Diffusers or single files)");
   gen->add_option("--dit", g.dit, "the DiT weight file or folder");
   gen->add_option("--t5", g.t5, "the umT5 text encoder weight file");
   gen->add_option("--vae", g.vae, "the VAE weight file");

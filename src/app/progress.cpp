@@ -43,7 +43,9 @@ void Progress::phase(std::string_view name, int total) {
   phase_ = std::string(name);
   phase_start_ = Clock::now();
   if (style_ == ProgressStyle::Json) {
-    nlohmann::json j = {{"event", "phase"}, {"phase", phase_}, {"total", total},
+    nlohmann::json j = {{"event", "phase"},
+                        {"phase", phase_},
+                        {"total", total},
                         {"elapsed_s", seconds(phase_start_ - start_)}};
     std::fprintf(out_, "%s\n", j.dump().c_str());
   } else if (style_ == ProgressStyle::Bar) {
@@ -59,16 +61,16 @@ void Progress::step(int done, int total) {
   const double per_step = done > 0 ? elapsed / done : 0.0;
   const double eta = per_step * (total - done);
   if (style_ == ProgressStyle::Json) {
-    nlohmann::json j = {{"event", "step"},     {"phase", phase_},      {"step", done},
-                        {"total", total},      {"s_per_step", per_step}, {"eta_s", eta}};
+    nlohmann::json j = {{"event", "step"}, {"phase", phase_},        {"step", done},
+                        {"total", total},  {"s_per_step", per_step}, {"eta_s", eta}};
     std::fprintf(out_, "%s\n", j.dump().c_str());
   } else if (style_ == ProgressStyle::Bar && total > 0) {
     constexpr int kWidth = 30;
     const int filled = total ? done * kWidth / total : kWidth;
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(out_, "\r%-12s [%s] %d/%d  %.2f s/step  ETA %s ", phase_.c_str(), bar.c_str(), done,
-                 total, per_step, clock_text(eta).c_str());
+    std::fprintf(out_, "\r%-12s [%s] %d/%d  %.2f s/step  ETA %s ", phase_.c_str(), bar.c_str(),
+                 done, total, per_step, clock_text(eta).c_str());
     line_open_ = true;
   }
   std::fflush(out_);
@@ -76,11 +78,13 @@ void Progress::step(int done, int total) {
 
 void Progress::note(std::string_view key, std::string_view value) {
   if (style_ == ProgressStyle::Json) {
-    nlohmann::json j = {{"event", "note"}, {"key", std::string(key)}, {"value", std::string(value)}};
+    nlohmann::json j = {
+        {"event", "note"}, {"key", std::string(key)}, {"value", std::string(value)}};
     std::fprintf(out_, "%s\n", j.dump().c_str());
   } else if (style_ == ProgressStyle::Bar) {
     end_line();
-    std::fprintf(out_, "%.*s: %.*s\n", int(key.size()), key.data(), int(value.size()), value.data());
+    std::fprintf(out_, "%.*s: %.*s\n", int(key.size()), key.data(), int(value.size()),
+                 value.data());
   }
   std::fflush(out_);
 }
@@ -88,7 +92,9 @@ void Progress::note(std::string_view key, std::string_view value) {
 void Progress::finish(std::string_view output) {
   const double total = seconds(Clock::now() - start_);
   if (style_ == ProgressStyle::Json) {
-    nlohmann::json j = {{"event", "done"}, {"output", std::string(output)}, {"total_s", total},
+    nlohmann::json j = {{"event", "done"},
+                        {"output", std::string(output)},
+                        {"total_s", total},
                         {"peak_rss_mib", peak_rss_mib()}};
     std::fprintf(out_, "%s\n", j.dump().c_str());
   } else if (style_ == ProgressStyle::Bar) {

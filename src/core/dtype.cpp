@@ -62,7 +62,7 @@ uint16_t f32_to_f16(float f) {
   uint32_t bits = f32_to_bits(f);
   uint16_t sign = uint16_t((bits >> 16) & 0x8000u);
   uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: inf
   if (abs < 0x38800000u) {
     // Result is subnormal (or zero): scale into the subnormal grid, round to nearest even.

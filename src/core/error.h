@@ -28,10 +28,11 @@ template <class... Parts>
 }
 
 // Internal invariant checks: a failing check is a bug in Kinema, not bad input.
-#define KINEMA_CHECK(cond, ...)                                                        \
-  do {                                                                                 \
-    if (!(cond)) ::kinema::fail("internal check failed: " #cond " (", __FILE__, ":", \
-                                __LINE__, ") ", ##__VA_ARGS__);                        \
+#define KINEMA_CHECK(cond, ...)                                                           \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      ::kinema::fail("internal check failed: " #cond " (", __FILE__, ":", __LINE__, ") ", \
+                     ##__VA_ARGS__);                                                      \
   } while (0)
 
 }  // namespace kinema

@@ -61,7 +61,8 @@ void dequant_q5_k(const uint8_t* b, float* y) {
     k_scale_min(j + 1, scales, &sc, &m);
     float d2 = d * sc, m2 = dmin * m;
     for (int l = 0; l < 32; ++l) y[l] = d1 * float((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
-    for (int l = 0; l < 32; ++l) y[32 + l] = d2 * float((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
+    for (int l = 0; l < 32; ++l)
+      y[32 + l] = d2 * float((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
     ql += 32;
     y += 64;
     u1 = uint8_t(u1 << 2);

@@ -7,7 +7,8 @@ namespace kinema {
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(dims)) {}
 
 Shape::Shape(const std::vector<int64_t>& dims) {
-  if (dims.size() > size_t(kMaxRank)) fail("tensor rank ", dims.size(), " exceeds the maximum of ", kMaxRank);
+  if (dims.size() > size_t(kMaxRank))
+    fail("tensor rank ", dims.size(), " exceeds the maximum of ", kMaxRank);
   for (int64_t d : dims)
     if (d < 0) fail("negative dimension ", d, " in shape");
   rank_ = int(dims.size());

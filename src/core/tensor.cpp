@@ -16,8 +16,7 @@ std::shared_ptr<void> aligned_buffer(size_t bytes) {
 }
 
 size_t bytes_for(const Shape& shape, DType dtype) {
-  if (traits(dtype).is_quantized && shape.rank() > 0 &&
-      shape[-1] % traits(dtype).block_elems != 0)
+  if (traits(dtype).is_quantized && shape.rank() > 0 && shape[-1] % traits(dtype).block_elems != 0)
     fail("a ", name(dtype), " tensor needs its last axis to be a multiple of ",
          traits(dtype).block_elems, ", got shape ", shape.str());
   auto bytes = storage_bytes(dtype, uint64_t(shape.numel()));
@@ -129,8 +128,12 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, int64_t n) {
         dst[i] = src_dtype == DType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
       }
       return;
-    case DType::F8_E4M3: for (int64_t i = 0; i < n; ++i) dst[i] = f8e4m3_to_f32(b[i]); return;
-    case DType::F8_E5M2: for (int64_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(b[i]); return;
+    case DType::F8_E4M3:
+      for (int64_t i = 0; i < n; ++i) dst[i] = f8e4m3_to_f32(b[i]);
+      return;
+    case DType::F8_E5M2:
+      for (int64_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(b[i]);
+      return;
     case DType::I64:
       for (int64_t i = 0; i < n; ++i) {
         int64_t v;
@@ -152,9 +155,13 @@ void convert_to_f32(DType src_dtype, const void* src, float* dst, int64_t n) {
         dst[i] = float(v);
       }
       return;
-    case DType::I8: for (int64_t i = 0; i < n; ++i) dst[i] = float(int8_t(b[i])); return;
+    case DType::I8:
+      for (int64_t i = 0; i < n; ++i) dst[i] = float(int8_t(b[i]));
+      return;
     case DType::U8:
-    case DType::Bool: for (int64_t i = 0; i < n; ++i) dst[i] = float(b[i]); return;
+    case DType::Bool:
+      for (int64_t i = 0; i < n; ++i) dst[i] = float(b[i]);
+      return;
     case DType::Q8_0:
     case DType::Q4_0:
     case DType::Q4_K:
@@ -183,8 +190,12 @@ void convert_from_f32(const float* src, DType dst_dtype, void* dst, int64_t n) {
         std::memcpy(b + 2 * i, &h, 2);
       }
       return;
-    case DType::F8_E4M3: for (int64_t i = 0; i < n; ++i) b[i] = f32_to_f8e4m3(src[i]); return;
-    case DType::F8_E5M2: for (int64_t i = 0; i < n; ++i) b[i] = f32_to_f8e5m2(src[i]); return;
+    case DType::F8_E4M3:
+      for (int64_t i = 0; i < n; ++i) b[i] = f32_to_f8e4m3(src[i]);
+      return;
+    case DType::F8_E5M2:
+      for (int64_t i = 0; i < n; ++i) b[i] = f32_to_f8e5m2(src[i]);
+      return;
     case DType::I64:
       for (int64_t i = 0; i < n; ++i) {
         auto v = int64_t(src[i]);
@@ -203,9 +214,15 @@ void convert_from_f32(const float* src, DType dst_dtype, void* dst, int64_t n) {
         std::memcpy(b + 2 * i, &v, 2);
       }
       return;
-    case DType::I8: for (int64_t i = 0; i < n; ++i) b[i] = uint8_t(int8_t(src[i])); return;
-    case DType::U8: for (int64_t i = 0; i < n; ++i) b[i] = uint8_t(src[i]); return;
-    case DType::Bool: for (int64_t i = 0; i < n; ++i) b[i] = src[i] != 0.0f; return;
+    case DType::I8:
+      for (int64_t i = 0; i < n; ++i) b[i] = uint8_t(int8_t(src[i]));
+      return;
+    case DType::U8:
+      for (int64_t i = 0; i < n; ++i) b[i] = uint8_t(src[i]);
+      return;
+    case DType::Bool:
+      for (int64_t i = 0; i < n; ++i) b[i] = src[i] != 0.0f;
+      return;
     case DType::Q8_0:
     case DType::Q4_0:
     case DType::Q4_K:

@@ -24,7 +24,7 @@ struct ExpectedTensor {
 };
 
 struct WeightLayout {
-  std::string_view name;  // "official", "diffusers", ...
+  std::string_view name;                                     // "official", "diffusers", ...
   std::function<std::string(const std::string&)> file_name;  // canonical -> stored name
   std::vector<std::string> ignored = {};  // stored names that may be present and are not used
 };
@@ -58,7 +58,7 @@ BoundWeights bind_weights(const WeightFile& file, std::string_view what,
                           const std::vector<std::string>& prefixes);
 
 // Applies (from -> to) substring replacements in order, each to every occurrence.
-std::string replace_all_in_order(std::string name,
-                                 const std::vector<std::pair<std::string_view, std::string_view>>& rules);
+std::string replace_all_in_order(
+    std::string name, const std::vector<std::pair<std::string_view, std::string_view>>& rules);
 
 }  // namespace kinema

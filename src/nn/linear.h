@@ -11,8 +11,8 @@ namespace kinema {
 using cpu::MatmulPrecision;
 
 struct Linear {
-  Tensor weight;  // [out, in]
-  Tensor bias;    // [out] or undefined
+  Tensor weight;             // [out, in]
+  Tensor bias;               // [out] or undefined
   cpu::PackedWeight packed;  // optional: used when the call's precision matches
 
   int64_t out_features() const { return weight.dim(0); }

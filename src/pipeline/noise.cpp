@@ -1,9 +1,9 @@
 #include "pipeline/noise.h"
 
-#include "io/weight_file.h"
-
 #include <cmath>
 #include <random>
+
+#include "io/weight_file.h"
 
 namespace kinema {
 namespace {
@@ -39,10 +39,22 @@ void det_sincos_turns(double turns, double* sin_out, double* cos_out) {
   for (int k = 18; k >= 2; k -= 2) c = 1.0 - x2 / double(k * (k - 1)) * c;
   s *= x;
   switch (int(q) & 3) {
-    case 0: *sin_out = s; *cos_out = c; break;
-    case 1: *sin_out = c; *cos_out = -s; break;
-    case 2: *sin_out = -s; *cos_out = -c; break;
-    default: *sin_out = -c; *cos_out = s; break;
+    case 0:
+      *sin_out = s;
+      *cos_out = c;
+      break;
+    case 1:
+      *sin_out = c;
+      *cos_out = -s;
+      break;
+    case 2:
+      *sin_out = -s;
+      *cos_out = -c;
+      break;
+    default:
+      *sin_out = -c;
+      *cos_out = s;
+      break;
   }
 }
 
@@ -93,7 +105,8 @@ Tensor read_noise_file(const std::string& path) {
     fail(path, ": expected a tensor named 'noise' or a single tensor, found ",
          file->tensors().size(), " tensors");
   if (!traits(info->dtype).is_float)
-    fail(path, ": noise tensor '", info->name, "' is ", name(info->dtype), ", expected a float type");
+    fail(path, ": noise tensor '", info->name, "' is ", name(info->dtype),
+         ", expected a float type");
   return file->tensor(info->name).to(DType::F32);
 }
 

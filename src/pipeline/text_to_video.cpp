@@ -9,7 +9,8 @@ namespace kinema {
 
 const std::string_view kWanDefaultNegativePrompt =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
-    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，"
+    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容"
+    "的，"
     "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
 std::string_view phase_name(Phase phase) {
@@ -64,8 +65,8 @@ ModelFiles resolve_model_folder(const std::string& dir_name) {
     if (f.t5.empty()) f.t5 = by_stem(dir, {"t5", "umt5", "umt5_xxl", "text_encoder"});
     f.vae = first_existing(dir, {"Wan2.1_VAE.pth"});
     if (f.vae.empty()) f.vae = by_stem(dir, {"vae", "wan_2.1_vae", "Wan2.1_VAE"});
-    f.tokenizer = first_existing(dir, {"google/umt5-xxl/spiece.model", "tokenizer/spiece.model",
-                                       "spiece.model"});
+    f.tokenizer = first_existing(
+        dir, {"google/umt5-xxl/spiece.model", "tokenizer/spiece.model", "spiece.model"});
   }
   std::string missing;
   if (f.dit.empty()) missing += " DiT (diffusion_pytorch_model*.safetensors, dit.*);";
@@ -81,10 +82,12 @@ ModelFiles resolve_model_folder(const std::string& dir_name) {
 
 WanModels::WanModels(const ModelFiles& files) : files_(files) {
   dit_file_ = WeightFile::open(files.dit);
-  dit_ = std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom),
-                                  WanDiTOptions{files.pack_weights});
+  dit_ =
+      std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom),
+                               WanDiTOptions{files.pack_weights});
   vae_file_ = WeightFile::open(files.vae);
-  vae_ = std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
+  vae_ =
+      std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
   tokenizer_ = Tokenizer::load(files.tokenizer);
 }
 
@@ -126,8 +129,8 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
   const Shape shape = latent_shape(params, models.vae().config().z_dim);
 
   progress(Phase::EncodeText, 0, 2);
-  std::string negative =
-      params.negative_prompt.empty() ? std::string(kWanDefaultNegativePrompt) : params.negative_prompt;
+  std::string negative = params.negative_prompt.empty() ? std::string(kWanDefaultNegativePrompt)
+                                                        : params.negative_prompt;
   std::vector<Tensor> contexts = models.encode_prompts(ctx, {params.prompt, negative});
   TextConditioning cond = dit.encode_text(ctx, contexts[0], params.precision);
   TextConditioning uncond = dit.encode_text(ctx, contexts[1], params.precision);

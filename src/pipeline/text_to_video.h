@@ -33,7 +33,8 @@ struct ModelFiles {
 };
 
 // Finds the components in a model folder:
-//   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index), models_t5_umt5-xxl-enc-bf16.pth,
+//   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index),
+//   models_t5_umt5-xxl-enc-bf16.pth,
 //                     Wan2.1_VAE.pth, google/umt5-xxl/spiece.model
 //   Diffusers:        transformer/, text_encoder/, vae/, tokenizer/spiece.model
 //   Kinema / ComfyUI-style single files: dit.*, t5.* / umt5*.*, vae.*, spiece.model (or

@@ -47,7 +47,8 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("kinema_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("kinema_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -121,9 +122,9 @@ TEST_F(CliTest, InfoDescribesAModel) {
 }
 
 nlohmann::json ffprobe(const fs::path& file) {
-  Result r = run_command("ffprobe -v error -count_frames -show_streams -show_format -of json '" +
-                             file.string() + "'",
-                         false);
+  Result r = run_command(
+      "ffprobe -v error -count_frames -show_streams -show_format -of json '" + file.string() + "'",
+      false);
   EXPECT_EQ(r.status, 0) << r.output;
   return nlohmann::json::parse(r.output);
 }
@@ -150,8 +151,10 @@ double mean_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& 
 }
 
 TEST_F(CliTest, GeneratesEveryFormat) {
-  const std::string common = "generate \"a blue square moves up\" --size 64x48 --frames 9 "
-                             "--steps 3 --fps 12 --seed 7 -q " + models();
+  const std::string common =
+      "generate \"a blue square moves up\" --size 64x48 --frames 9 "
+      "--steps 3 --fps 12 --seed 7 -q " +
+      models();
   Result png = run(common + " -o " + (dir_ / "frames.png").string());
   ASSERT_EQ(png.status, 0) << png.output;
   ASSERT_TRUE(fs::is_directory(dir_ / "frames.png"));
@@ -196,7 +199,8 @@ TEST_F(CliTest, GeneratesEveryFormat) {
   EXPECT_EQ(bytes.substr(8, 4), "WEBP");
   EXPECT_NE(bytes.find("ANIM"), std::string::npos);
   size_t frames = 0;
-  for (size_t at = bytes.find("ANMF"); at != std::string::npos; at = bytes.find("ANMF", at + 4)) ++frames;
+  for (size_t at = bytes.find("ANMF"); at != std::string::npos; at = bytes.find("ANMF", at + 4))
+    ++frames;
   EXPECT_EQ(frames, 9u);
 
   Result one = run("generate \"a red circle\" --size 64x48 --frames 1 --steps 2 --seed 3 -q " +

@@ -29,7 +29,8 @@ Tensor load_npy(const std::string& path) {
   if (!std::regex_search(header, m, std::regex("'descr': *'([^']+)'"))) fail(path, ": no descr");
   std::string descr = m[1];
   if (header.find("'fortran_order': False") == std::string::npos) fail(path, ": fortran order");
-  if (!std::regex_search(header, m, std::regex("'shape': *\\(([^)]*)\\)"))) fail(path, ": no shape");
+  if (!std::regex_search(header, m, std::regex("'shape': *\\(([^)]*)\\)")))
+    fail(path, ": no shape");
   std::vector<int64_t> dims;
   std::string shape_text = m[1];
   std::regex num("[0-9]+");

@@ -45,9 +45,9 @@ std::vector<float> random_floats(size_t n, uint64_t seed, float lo, float hi) {
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << bad << " of " << got.size() << " elements out of tolerance (abs " << tol.abs
-         << ", rel " << tol.rel << "); worst at " << worst_i << ": got " << got[worst_i]
-         << ", want " << want[worst_i];
+         << bad << " of " << got.size() << " elements out of tolerance (abs " << tol.abs << ", rel "
+         << tol.rel << "); worst at " << worst_i << ": got " << got[worst_i] << ", want "
+         << want[worst_i];
 }
 
 ::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, Tolerance tol) {

@@ -52,8 +52,12 @@ void check_fp8(const char* table, float (*decode)(uint8_t), uint8_t (*encode)(fl
   }
 }
 
-TEST(DType, Fp8E4M3DecodesAndRoundTrips) { check_fp8("f8e4m3_table", f8e4m3_to_f32, f32_to_f8e4m3); }
-TEST(DType, Fp8E5M2DecodesAndRoundTrips) { check_fp8("f8e5m2_table", f8e5m2_to_f32, f32_to_f8e5m2); }
+TEST(DType, Fp8E4M3DecodesAndRoundTrips) {
+  check_fp8("f8e4m3_table", f8e4m3_to_f32, f32_to_f8e4m3);
+}
+TEST(DType, Fp8E5M2DecodesAndRoundTrips) {
+  check_fp8("f8e5m2_table", f8e5m2_to_f32, f32_to_f8e5m2);
+}
 
 TEST(DType, Fp8RoundsToNearestEven) {
   // 1.0625 is halfway between 1.0 and 1.125 in e4m3: ties go to the even code (1.0).
@@ -94,7 +98,8 @@ TEST(Tensor, ConvertsThroughBf16) {
   auto values = test::random_floats(64, 3);
   Tensor t = Tensor::from_f32({64}, values.data()).to(DType::BF16);
   auto back = t.to_f32_vector();
-  for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(back[i], bf16_to_f32(f32_to_bf16(values[i])));
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(back[i], bf16_to_f32(f32_to_bf16(values[i])));
 }
 
 }  // namespace

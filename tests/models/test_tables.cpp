@@ -69,9 +69,12 @@ TEST(WeightTables, DiffusersNames) {
   EXPECT_EQ(name("blocks.1.ffn.0.weight"), "blocks.1.ffn.net.0.proj.weight");
   EXPECT_EQ(name("time_projection.1.bias"), "condition_embedder.time_proj.bias");
   auto vae = wan_vae_layouts(WanVAEConfig{})[1].file_name;
-  EXPECT_EQ(vae("decoder.upsamples.4.shortcut.weight"), "decoder.up_blocks.1.resnets.0.conv_shortcut.weight");
-  EXPECT_EQ(vae("decoder.upsamples.11.resample.1.bias"), "decoder.up_blocks.2.upsamplers.0.resample.1.bias");
-  EXPECT_EQ(vae("decoder.upsamples.7.time_conv.weight"), "decoder.up_blocks.1.upsamplers.0.time_conv.weight");
+  EXPECT_EQ(vae("decoder.upsamples.4.shortcut.weight"),
+            "decoder.up_blocks.1.resnets.0.conv_shortcut.weight");
+  EXPECT_EQ(vae("decoder.upsamples.11.resample.1.bias"),
+            "decoder.up_blocks.2.upsamplers.0.resample.1.bias");
+  EXPECT_EQ(vae("decoder.upsamples.7.time_conv.weight"),
+            "decoder.up_blocks.1.upsamplers.0.time_conv.weight");
   EXPECT_EQ(vae("encoder.middle.1.to_qkv.weight"), "encoder.mid_block.attentions.0.to_qkv.weight");
   EXPECT_EQ(vae("encoder.downsamples.3.residual.6.bias"), "encoder.down_blocks.3.conv2.bias");
   EXPECT_EQ(vae("conv1.weight"), "quant_conv.weight");

@@ -53,13 +53,17 @@ void check_dit(const std::string& file_name, const std::string& prefix, int64_t 
 }
 
 // f32 path: same math as the reference up to accumulation order.
-TEST(WanDiT, TinyF32MatchesReference) { check_dit("dit_tiny.safetensors", "dit_tiny", 917, DiTPrecision::F32, 1e-4); }
+TEST(WanDiT, TinyF32MatchesReference) {
+  check_dit("dit_tiny.safetensors", "dit_tiny", 917, DiTPrecision::F32, 1e-4);
+}
 TEST(WanDiT, Block1_3BF32MatchesReference) {
   check_dit("dit_block_1_3b.safetensors", "dit_block", 500, DiTPrecision::F32, 1e-4);
 }
 // bf16 path: the reference's rounding points; a different accumulation order can flip single bf16
 // roundings (relative 2^-8), which propagate through the blocks.
-TEST(WanDiT, TinyBf16MatchesReference) { check_dit("dit_tiny.safetensors", "dit_tiny", 917, DiTPrecision::BF16, 2e-2); }
+TEST(WanDiT, TinyBf16MatchesReference) {
+  check_dit("dit_tiny.safetensors", "dit_tiny", 917, DiTPrecision::BF16, 2e-2);
+}
 TEST(WanDiT, Block1_3BBf16MatchesReference) {
   check_dit("dit_block_1_3b.safetensors", "dit_block", 500, DiTPrecision::BF16, 2e-2);
 }
@@ -78,7 +82,9 @@ TEST(WanDiT, ReportsEveryProblemWithAFile) {
     EXPECT_NE(msg.find("missing"), std::string::npos) << msg;
     EXPECT_NE(msg.find("blocks.2.ffn.0.weight"), std::string::npos) << msg;
     EXPECT_NE(msg.find("mis-shaped"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("blocks.0.ffn.0.weight is [256, 128], expected [512, 128]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("blocks.0.ffn.0.weight is [256, 128], expected [512, 128]"),
+              std::string::npos)
+        << msg;
   }
 }
 
@@ -96,7 +102,8 @@ TEST_F(WanVAETest, EncodeMatchesReference) {
   for (int frames : {1, 5, 9}) {
     Tensor video = test::ref("models", "vae_video_" + std::to_string(frames));
     Tensor z = vae_->encode(ctx(), video);
-    EXPECT_TRUE(close_to_scale(z, test::ref("models", "vae_encoded_" + std::to_string(frames)), 1e-4))
+    EXPECT_TRUE(
+        close_to_scale(z, test::ref("models", "vae_encoded_" + std::to_string(frames)), 1e-4))
         << frames << " frames";
   }
 }
@@ -108,17 +115,17 @@ TEST_F(WanVAETest, DecodeMatchesReference) {
     Tensor video = vae_->decode(ctx(), z, [&](int64_t, int64_t) { ++calls; });
     EXPECT_EQ(calls, t);
     EXPECT_EQ(video.shape(), Shape({3, 4 * (t - 1) + 1, 32, 48}));
-    EXPECT_TRUE(close_to_scale(video, test::ref("models", "vae_decoded_" + std::to_string(t)), 1e-4))
+    EXPECT_TRUE(
+        close_to_scale(video, test::ref("models", "vae_decoded_" + std::to_string(t)), 1e-4))
         << t << " latent frames";
   }
 }
 
 TEST(UMT5, RelativeBucketsMatchTheSpecTable) {
   // wan-spec 4.4: magnitude buckets, +16 for positive offsets.
-  const std::pair<int, int> table[] = {{0, 0}, {7, 7}, {8, 8}, {11, 8}, {12, 9}, {15, 9},
-                                       {16, 10}, {22, 10}, {23, 11}, {31, 11}, {32, 12},
-                                       {45, 12}, {46, 13}, {63, 13}, {64, 14}, {90, 14},
-                                       {91, 15}, {500, 15}};
+  const std::pair<int, int> table[] = {{0, 0},   {7, 7},   {8, 8},   {11, 8},  {12, 9},  {15, 9},
+                                       {16, 10}, {22, 10}, {23, 11}, {31, 11}, {32, 12}, {45, 12},
+                                       {46, 13}, {63, 13}, {64, 14}, {90, 14}, {91, 15}, {500, 15}};
   for (auto [a, bucket] : table) {
     EXPECT_EQ(t5_relative_bucket(-a, 32, 128), bucket) << a;
     if (a > 0) {
@@ -167,7 +174,8 @@ TEST(TextToVideo, EndToEndMatchesReference) {
   Tensor want = test::ref("models", "e2e_frames");
   ASSERT_EQ(rgb.size(), size_t(want.numel()));
   int64_t far = 0;
-  for (size_t i = 0; i < rgb.size(); ++i) far += std::abs(int(rgb[i]) - int(want.data<uint8_t>()[i])) > 8;
+  for (size_t i = 0; i < rgb.size(); ++i)
+    far += std::abs(int(rgb[i]) - int(want.data<uint8_t>()[i])) > 8;
   EXPECT_LE(far, int64_t(rgb.size()) / 100) << "pixels more than 8 levels off";
 }
 
@@ -185,7 +193,9 @@ TEST(TextToVideo, CancelStopsGeneration) {
   p.steps = 4;
   int denoise_steps = 0;
   GenerationCallbacks cb;
-  cb.progress = [&](Phase phase, int step, int) { if (phase == Phase::Denoise) denoise_steps = step; };
+  cb.progress = [&](Phase phase, int step, int) {
+    if (phase == Phase::Denoise) denoise_steps = step;
+  };
   cb.cancelled = [&] { return denoise_steps >= 2; };
   EXPECT_THROW(generate(ctx(), models, p, cb), Cancelled);
   EXPECT_EQ(denoise_steps, 2);

@@ -11,18 +11,22 @@ namespace kinema {
 namespace {
 
 std::string schedule_name(const char* kind, int steps, int shift) {
-  return std::string("schedule_") + kind + "_" + std::to_string(steps) + "_" + std::to_string(shift);
+  return std::string("schedule_") + kind + "_" + std::to_string(steps) + "_" +
+         std::to_string(shift);
 }
 
 TEST(Schedule, MatchesReference) {
   for (auto [steps, shift] : {std::pair{50, 5}, {50, 3}, {7, 8}}) {
-    for (auto [kind, name] : {std::pair{SamplerKind::UniPC, "unipc"}, {SamplerKind::DpmPP2M, "dpm"}}) {
+    for (auto [kind, name] :
+         {std::pair{SamplerKind::UniPC, "unipc"}, {SamplerKind::DpmPP2M, "dpm"}}) {
       Schedule s = make_schedule(kind, steps, shift);
       Tensor t = test::ref("pipeline", schedule_name(name, steps, shift) + "_t");
       Tensor sig = test::ref("pipeline", schedule_name(name, steps, shift) + "_s");
       ASSERT_EQ(t.numel(), steps);
-      for (int i = 0; i < steps; ++i) EXPECT_EQ(s.timesteps[size_t(i)], t.data<int64_t>()[i]) << name << i;
-      for (int i = 0; i <= steps; ++i) EXPECT_EQ(s.sigmas[size_t(i)], sig.data<float>()[i]) << name << i;
+      for (int i = 0; i < steps; ++i)
+        EXPECT_EQ(s.timesteps[size_t(i)], t.data<int64_t>()[i]) << name << i;
+      for (int i = 0; i <= steps; ++i)
+        EXPECT_EQ(s.sigmas[size_t(i)], sig.data<float>()[i]) << name << i;
     }
   }
   // The spec's table: shift 5, 50 steps starts 999, 995, 991 and ends at 92.
@@ -64,7 +68,8 @@ TEST(Noise, PhiloxKnownAnswers) {
   // Random123's published test vectors for philox4x32_10.
   auto a = philox4x32_10({0, 0, 0, 0}, {0, 0});
   EXPECT_EQ(a, (std::array<uint32_t, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
-  auto b = philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff});
+  auto b =
+      philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff});
   EXPECT_EQ(b, (std::array<uint32_t, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
 }
 

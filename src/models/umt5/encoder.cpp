@@ -60,7 +60,8 @@ Tensor UMT5Encoder::encode(const ComputeContext& ctx, const std::vector<int32_t>
   std::vector<float> row(size_t(c.dim));
   for (int64_t i = 0; i < len; ++i) {
     const int32_t id = ids[size_t(i)];
-    if (id < 0 || id >= c.vocab) fail("umT5: token id ", id, " outside the vocabulary of ", c.vocab);
+    if (id < 0 || id >= c.vocab)
+      fail("umT5: token id ", id, " outside the vocabulary of ", c.vocab);
     convert_to_f32(embedding_.dtype(), embedding_.data<uint8_t>() + uint64_t(id) * row_bytes,
                    row.data(), c.dim);
     convert_from_f32(row.data(), DType::BF16, x.mutable_data<uint16_t>() + i * c.dim, c.dim);

@@ -103,8 +103,10 @@ UMT5Config resolve_umt5_config(const WeightFile& file, bool allow_custom) {
   const TensorInfo* rel = find_any(file, "blocks.0.pos_embedding.embedding.weight");
   if (!emb || !ffn || !q || !rel)
     fail(file.path(), ": not a umT5 encoder: missing ",
-         !emb ? "token_embedding.weight" : !ffn ? "blocks.0.ffn.fc1.weight"
-         : !q ? "blocks.0.attn.q.weight" : "blocks.0.pos_embedding.embedding.weight",
+         !emb   ? "token_embedding.weight"
+         : !ffn ? "blocks.0.ffn.fc1.weight"
+         : !q   ? "blocks.0.attn.q.weight"
+                : "blocks.0.pos_embedding.embedding.weight",
          " (or its Hugging Face / GGUF name)");
   if (emb->shape.rank() != 2 || ffn->shape.rank() != 2 || q->shape.rank() != 2 ||
       rel->shape.rank() != 2)
@@ -124,9 +126,9 @@ UMT5Config resolve_umt5_config(const WeightFile& file, bool allow_custom) {
                 found.num_heads == c.num_heads && found.head_dim == c.head_dim &&
                 found.num_layers == c.num_layers && found.num_buckets == c.num_buckets;
   if (is_xxl) return c;
-  std::string desc = str_cat("vocab ", found.vocab, ", dim ", found.dim, ", ffn ", found.ffn_dim,
-                             ", ", found.num_heads, " heads of ", found.head_dim, ", ",
-                             found.num_layers, " layers");
+  std::string desc =
+      str_cat("vocab ", found.vocab, ", dim ", found.dim, ", ffn ", found.ffn_dim, ", ",
+              found.num_heads, " heads of ", found.head_dim, ", ", found.num_layers, " layers");
   if (!allow_custom)
     fail(file.path(), ": not umT5-XXL (found ", desc,
          "; expected vocab 256384, dim 4096, ffn 10240, 64 heads of 64, 24 layers)");

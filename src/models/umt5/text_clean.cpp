@@ -54,8 +54,8 @@ void append_utf8(std::string& out, char32_t cp) {
 // Python's str.isspace() set.
 bool is_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 void fix_characters(const std::vector<char32_t>& in, std::u32string& out) {
@@ -81,9 +81,9 @@ bool parse_entity(const std::u32string& s, size_t amp, char32_t* cp, size_t* len
   if (semi == std::u32string::npos || semi - amp > 12) return false;
   std::u32string name = s.substr(amp + 1, semi - amp - 1);
   *len = semi - amp + 1;
-  static const std::pair<const char32_t*, char32_t> kNamed[] = {
-      {U"amp", U'&'}, {U"lt", U'<'}, {U"gt", U'>'}, {U"quot", U'"'}, {U"apos", U'\''},
-      {U"nbsp", 0xA0}};
+  static const std::pair<const char32_t*, char32_t> kNamed[] = {{U"amp", U'&'},   {U"lt", U'<'},
+                                                                {U"gt", U'>'},    {U"quot", U'"'},
+                                                                {U"apos", U'\''}, {U"nbsp", 0xA0}};
   for (auto& [n, v] : kNamed)
     if (name == n) {
       *cp = v;
@@ -96,10 +96,10 @@ bool parse_entity(const std::u32string& s, size_t amp, char32_t* cp, size_t* len
     if (start >= name.size()) return false;
     for (size_t i = start; i < name.size(); ++i) {
       char32_t d = name[i];
-      int digit = d >= U'0' && d <= U'9'                ? int(d - U'0')
-                  : hex && d >= U'a' && d <= U'f'       ? int(d - U'a' + 10)
-                  : hex && d >= U'A' && d <= U'F'       ? int(d - U'A' + 10)
-                                                        : -1;
+      int digit = d >= U'0' && d <= U'9'          ? int(d - U'0')
+                  : hex && d >= U'a' && d <= U'f' ? int(d - U'a' + 10)
+                  : hex && d >= U'A' && d <= U'F' ? int(d - U'A' + 10)
+                                                  : -1;
       if (digit < 0) return false;
       v = v * (hex ? 16 : 10) + uint64_t(digit);
       if (v > 0x10FFFF) return false;

@@ -13,8 +13,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   auto status = t->sp_->Load(path);
-  if (!status.ok())
-    fail(path, ": not a sentencepiece tokenizer model (", status.ToString(), ")");
+  if (!status.ok()) fail(path, ": not a sentencepiece tokenizer model (", status.ToString(), ")");
   t->eos_id_ = t->sp_->eos_id();
   if (t->eos_id_ < 0) fail(path, ": the tokenizer model defines no end-of-sequence piece");
   return t;

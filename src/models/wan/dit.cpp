@@ -18,7 +18,9 @@ namespace {
 Tensor as_f32(const Tensor& t) { return t.dtype() == DType::F32 ? t : t.to(DType::F32); }
 
 // A [rows, D] view of row `r` of a [rows, D] f32 tensor, as a [D] tensor.
-Tensor row(const Tensor& t, int64_t r) { return t.reshape({t.numel() / t.dim(-1), t.dim(-1)}).slice_rows(r, r + 1).reshape({t.dim(-1)}); }
+Tensor row(const Tensor& t, int64_t r) {
+  return t.reshape({t.numel() / t.dim(-1), t.dim(-1)}).slice_rows(r, r + 1).reshape({t.dim(-1)});
+}
 
 MatmulPrecision gemm(DiTPrecision p) {
   return p == DiTPrecision::BF16 ? MatmulPrecision::BF16 : MatmulPrecision::F32;
@@ -43,8 +45,8 @@ std::vector<float> timestep_sinusoid(int64_t timestep, int freq_dim) {
 
 WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTOptions& options)
     : config_(config) {
-  BoundWeights w = bind_weights(file, "Wan DiT", wan_dit_tensors(config), wan_dit_layouts(),
-                                wan_dit_prefixes());
+  BoundWeights w =
+      bind_weights(file, "Wan DiT", wan_dit_tensors(config), wan_dit_layouts(), wan_dit_prefixes());
   auto linear = [&w](const std::string& name) {
     return Linear{w.get(name + ".weight"), as_f32(w.get(name + ".bias")), {}};
   };
@@ -60,8 +62,8 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
     const std::string b = "blocks." + std::to_string(i) + ".";
     Block block;
     block.modulation = as_f32(w.get(b + "modulation"));
-    for (auto [attn, name] : {std::pair{&block.self_attn, "self_attn"},
-                              std::pair{&block.cross_attn, "cross_attn"}}) {
+    for (auto [attn, name] :
+         {std::pair{&block.self_attn, "self_attn"}, std::pair{&block.cross_attn, "cross_attn"}}) {
       const std::string p = b + name + ".";
       attn->q = linear(p + "q");
       attn->k = linear(p + "k");
@@ -96,8 +98,7 @@ TextConditioning WanDiT::encode_text(const ComputeContext& ctx, const Tensor& t5
                                      DiTPrecision precision) const {
   const int64_t len = config_.text_len, dim = config_.text_dim;
   if (t5_context.rank() != 2 || t5_context.dim(1) != dim || t5_context.dim(0) > len)
-    fail("Wan DiT text input: expected [<= ", len, ", ", dim, "], got ",
-         t5_context.shape().str());
+    fail("Wan DiT text input: expected [<= ", len, ", ", dim, "], got ", t5_context.shape().str());
   // Zero rows pad the real tokens to text_len; they are embedded (not masked) like the rest.
   Tensor padded = Tensor::zeros({len, dim}, act(precision));
   Tensor real = t5_context.to(act(precision));
@@ -168,9 +169,9 @@ Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t 
   const WanDiTConfig& cfg = config_;
   if (latent.rank() != 4 || latent.dim(0) != cfg.in_dim || latent.dtype() != DType::F32 ||
       latent.dim(1) % cfg.patch_t || latent.dim(2) % cfg.patch_h || latent.dim(3) % cfg.patch_w)
-    fail("Wan DiT input: expected an f32 latent [", cfg.in_dim, ", T, H', W'] divisible by the patch ",
-         cfg.patch_t, "x", cfg.patch_h, "x", cfg.patch_w, ", got ", latent.shape().str(), " ",
-         name(latent.dtype()));
+    fail("Wan DiT input: expected an f32 latent [", cfg.in_dim,
+         ", T, H', W'] divisible by the patch ", cfg.patch_t, "x", cfg.patch_h, "x", cfg.patch_w,
+         ", got ", latent.shape().str(), " ", name(latent.dtype()));
   if (text.cross_keys.size() != blocks_.size())
     fail("Wan DiT: text conditioning was made for another model");
   const bool bf16 = precision == DiTPrecision::BF16;
@@ -206,7 +207,8 @@ Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t 
   Tensor y = Tensor::empty({tokens, dim}, a);
   Tensor hidden = Tensor::empty({tokens, int64_t(cfg.ffn_dim)}, a);
   Tensor m = Tensor::empty({6, dim}, DType::F32);
-  Tensor q2 = q.reshape({tokens, dim}), k2 = k.reshape({tokens, dim}), v2 = v.reshape({tokens, dim});
+  Tensor q2 = q.reshape({tokens, dim}), k2 = k.reshape({tokens, dim}),
+         v2 = v.reshape({tokens, dim});
   Tensor out2 = attn_out.reshape({tokens, dim});
   Tensor qk_heads = qk_f32.reshape({tokens, heads, hd});
   for (size_t bi = 0; bi < blocks_.size(); ++bi) {
@@ -221,7 +223,8 @@ Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t 
     cpu::ln_modulate(ctx, x, row(m, 1), row(m, 0), cfg.eps, ln1_rounding, h_act);
     const Attention& sa = block.self_attn;
     // q, k: Linear -> RMSNorm over all heads (f32) -> RoPE (float64 math) -> attention dtype.
-    for (auto [lin, norm, dst] : {std::tuple{&sa.q, &sa.norm_q, &q2}, std::tuple{&sa.k, &sa.norm_k, &k2}}) {
+    for (auto [lin, norm, dst] :
+         {std::tuple{&sa.q, &sa.norm_q, &q2}, std::tuple{&sa.k, &sa.norm_k, &k2}}) {
       lin->forward_into(ctx, h_act, mm, proj);
       cpu::rms_norm(ctx, proj, *norm, cfg.eps, qk_rounding, qk_f32);
       cpu::rope_wan(ctx, qk_heads, rope);

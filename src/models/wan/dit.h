@@ -20,9 +20,9 @@ enum class DiTPrecision { BF16, F32 };
 // The per-prompt part of the model input: the embedded text and, per block, the
 // cross-attention keys and values derived from it (the same for every sampler step).
 struct TextConditioning {
-  Tensor context;                   // [text_len, D], bf16 values
-  std::vector<Tensor> cross_keys;   // per block [text_len, D], bf16 (RMS-normed)
-  std::vector<Tensor> cross_values; // per block [text_len, D], bf16
+  Tensor context;                    // [text_len, D], bf16 values
+  std::vector<Tensor> cross_keys;    // per block [text_len, D], bf16 (RMS-normed)
+  std::vector<Tensor> cross_values;  // per block [text_len, D], bf16
 };
 
 struct WanDiTOptions {

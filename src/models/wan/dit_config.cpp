@@ -172,10 +172,10 @@ WanDiTConfig resolve_wan_dit_config(const WeightFile& file, bool allow_custom) {
         known.freq_dim == c.freq_dim && c.patch_t == 1 && c.patch_h == 2 && c.patch_w == 2)
       return known;
   }
-  std::string found = str_cat("dim ", c.dim, ", ffn_dim ", c.ffn_dim, ", ", c.num_layers,
-                              " layers, in/out channels ", c.in_dim, "/", c.out_dim,
-                              ", text_dim ", c.text_dim, ", freq_dim ", c.freq_dim, ", patch ",
-                              c.patch_t, "x", c.patch_h, "x", c.patch_w);
+  std::string found =
+      str_cat("dim ", c.dim, ", ffn_dim ", c.ffn_dim, ", ", c.num_layers,
+              " layers, in/out channels ", c.in_dim, "/", c.out_dim, ", text_dim ", c.text_dim,
+              ", freq_dim ", c.freq_dim, ", patch ", c.patch_t, "x", c.patch_h, "x", c.patch_w);
   if (!allow_custom)
     fail(file.path(), ": unknown Wan DiT variant (", found,
          "); known: Wan2.1-T2V-1.3B (dim 1536, 30 layers), Wan2.1-T2V-14B (dim 5120, 40 layers)");

@@ -52,7 +52,8 @@ Tensor last_two(const Tensor& chunk, const Tensor& previous, bool zeros_if_none)
   const int64_t t = chunk.dim(2);
   Tensor keep = frames(chunk, t >= 2 ? t - 2 : 0, t);
   if (t >= 2) return keep;
-  if (previous.defined()) return cat_frames({frames(previous, previous.dim(2) - 1, previous.dim(2)), keep});
+  if (previous.defined())
+    return cat_frames({frames(previous, previous.dim(2) - 1, previous.dim(2)), keep});
   if (zeros_if_none) return cat_frames({Tensor::zeros(keep.shape(), DType::F32), keep});
   return keep;
 }

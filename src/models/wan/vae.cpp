@@ -153,7 +153,8 @@ struct WanVAE::Modules {
     float* dst = attended.mutable_data<float>();
     for (int64_t f = 0; f < t; ++f) {
       // channel-first [3C, T, HW] -> token-major [HW, C] for q, k, v
-      float* targets[3] = {q.mutable_data<float>(), k.mutable_data<float>(), v.mutable_data<float>()};
+      float* targets[3] = {q.mutable_data<float>(), k.mutable_data<float>(),
+                           v.mutable_data<float>()};
       for (int part = 0; part < 3; ++part)
         for (int64_t ch = 0; ch < c; ++ch) {
           const float* plane = src + ((part * c + ch) * t + f) * hw;
@@ -220,8 +221,8 @@ struct WanVAE::Modules {
 
 WanVAE::WanVAE(const WeightFile& file, const WanVAEConfig& config)
     : config_(config), m_(std::make_unique<Modules>()) {
-  BoundWeights w = bind_weights(file, "Wan VAE", wan_vae_tensors(config),
-                                wan_vae_layouts(config), wan_vae_prefixes());
+  BoundWeights w = bind_weights(file, "Wan VAE", wan_vae_tensors(config), wan_vae_layouts(config),
+                                wan_vae_prefixes());
   Modules& m = *m_;
   using Mode = Modules::Resample::Mode;
   auto middle = [&](const std::string& p, std::vector<Modules::Layer>& out) {
@@ -235,10 +236,12 @@ WanVAE::WanVAE(const WeightFile& file, const WanVAEConfig& config)
   int idx = 0;
   for (size_t i = 0; i + 1 < enc.size(); ++i) {
     for (int r = 0; r < config.num_res_blocks; ++r)
-      m.enc_down.push_back({m.res_block(w, "encoder.downsamples." + std::to_string(idx++)), nullptr, nullptr});
+      m.enc_down.push_back(
+          {m.res_block(w, "encoder.downsamples." + std::to_string(idx++)), nullptr, nullptr});
     if (i + 2 < enc.size()) {
       Mode mode = config.temporal_downsample[i] ? Mode::Down3d : Mode::Down2d;
-      m.enc_down.push_back({nullptr, nullptr, m.resample(w, "encoder.downsamples." + std::to_string(idx++), mode)});
+      m.enc_down.push_back(
+          {nullptr, nullptr, m.resample(w, "encoder.downsamples." + std::to_string(idx++), mode)});
     }
   }
   middle("encoder", m.enc_middle);
@@ -253,7 +256,8 @@ WanVAE::WanVAE(const WeightFile& file, const WanVAEConfig& config)
   idx = 0;
   for (size_t i = 0; i + 1 < dec.size(); ++i) {
     for (int r = 0; r <= config.num_res_blocks; ++r)
-      m.dec_up.push_back({m.res_block(w, "decoder.upsamples." + std::to_string(idx++)), nullptr, nullptr});
+      m.dec_up.push_back(
+          {m.res_block(w, "decoder.upsamples." + std::to_string(idx++)), nullptr, nullptr});
     if (i + 2 < dec.size()) {
       bool temporal = config.temporal_downsample[config.temporal_downsample.size() - 1 - i];
       m.dec_up.push_back({nullptr, nullptr,
@@ -284,7 +288,8 @@ Tensor WanVAE::encode(const ComputeContext& ctx, const Tensor& video) const {
     h = m.run_head(ctx, m.enc_head_gamma, m.enc_head, h, state);
     chunks.push_back(h);
   }
-  Tensor moments = m.conv1(ctx, cat_frames(chunks), nullptr);  // [1, 2z, T, h, w]: mean, then log-variance
+  Tensor moments =
+      m.conv1(ctx, cat_frames(chunks), nullptr);  // [1, 2z, T, h, w]: mean, then log-variance
   const int64_t z = config_.z_dim;
   Tensor mu = Tensor::empty({z, moments.dim(2), moments.dim(3), moments.dim(4)}, DType::F32);
   const int64_t per_channel = moments.dim(2) * moments.dim(3) * moments.dim(4);

@@ -5,11 +5,11 @@
 namespace kinema {
 
 const std::array<float, 16> kWan21LatentMean = {
-    -0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653f, -0.1517f, 1.5508f,
-    0.4134f,  -0.0715f, 0.5517f,  -0.3632f, -0.1922f, -0.9497f, 0.2503f, -0.2921f};
-const std::array<float, 16> kWan21LatentStd = {
-    2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f, 2.6052f, 2.0743f,
-    3.2687f, 2.1526f, 2.8652f, 1.5579f, 1.6382f, 1.1253f, 2.8251f, 1.9160f};
+    -0.7571f, -0.7089f, -0.9113f, 0.1075f,  -0.1745f, 0.9653f,  -0.1517f, 1.5508f,
+    0.4134f,  -0.0715f, 0.5517f,  -0.3632f, -0.1922f, -0.9497f, 0.2503f,  -0.2921f};
+const std::array<float, 16> kWan21LatentStd = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f,
+                                               2.6052f, 2.0743f, 3.2687f, 2.1526f, 2.8652f, 1.5579f,
+                                               1.6382f, 1.1253f, 2.8251f, 1.9160f};
 
 std::vector<int> WanVAEConfig::encoder_dims() const {
   std::vector<int> dims = {base_dim};
@@ -97,12 +97,19 @@ namespace {
 // Diffusers names (convert_vae of the Diffusers conversion script; wan-spec 5.7).
 std::string diffusers_vae_name(const WanVAEConfig& c, const std::string& name) {
   static const std::vector<std::pair<std::string_view, std::string_view>> inner = {
-      {".residual.0.", ".norm1."}, {".residual.2.", ".conv1."}, {".residual.3.", ".norm2."},
-      {".residual.6.", ".conv2."}, {".shortcut.", ".conv_shortcut."},
-      {".middle.0.", ".mid_block.resnets.0."}, {".middle.1.", ".mid_block.attentions.0."},
-      {".middle.2.", ".mid_block.resnets.1."}, {".head.0.", ".norm_out."},
-      {".head.2.", ".conv_out."}, {"encoder.conv1.", "encoder.conv_in."},
-      {"decoder.conv1.", "decoder.conv_in."}, {"encoder.downsamples.", "encoder.down_blocks."}};
+      {".residual.0.", ".norm1."},
+      {".residual.2.", ".conv1."},
+      {".residual.3.", ".norm2."},
+      {".residual.6.", ".conv2."},
+      {".shortcut.", ".conv_shortcut."},
+      {".middle.0.", ".mid_block.resnets.0."},
+      {".middle.1.", ".mid_block.attentions.0."},
+      {".middle.2.", ".mid_block.resnets.1."},
+      {".head.0.", ".norm_out."},
+      {".head.2.", ".conv_out."},
+      {"encoder.conv1.", "encoder.conv_in."},
+      {"decoder.conv1.", "decoder.conv_in."},
+      {"encoder.downsamples.", "encoder.down_blocks."}};
   if (name.rfind("conv1.", 0) == 0) return "quant_conv." + name.substr(6);
   if (name.rfind("conv2.", 0) == 0) return "post_quant_conv." + name.substr(6);
   std::string n = name;
@@ -112,10 +119,10 @@ std::string diffusers_vae_name(const WanVAEConfig& c, const std::string& name) {
     int idx = std::stoi(n.substr(up.size(), dot - up.size()));
     int per_stage = c.num_res_blocks + 2;  // resnets, then one upsampler
     int stage = idx / per_stage, within = idx % per_stage;
-    std::string block = within <= c.num_res_blocks
-                            ? "decoder.up_blocks." + std::to_string(stage) + ".resnets." +
-                                  std::to_string(within)
-                            : "decoder.up_blocks." + std::to_string(stage) + ".upsamplers.0";
+    std::string block =
+        within <= c.num_res_blocks
+            ? "decoder.up_blocks." + std::to_string(stage) + ".resnets." + std::to_string(within)
+            : "decoder.up_blocks." + std::to_string(stage) + ".upsamplers.0";
     n = block + n.substr(dot);
   }
   return replace_all_in_order(n, inner);
