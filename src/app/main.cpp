@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
       "hardware you have"};
   app.set_version_flag("--version", std::string("kinema ") + KINEMA_VERSION);
   app.require_subcommand(0, 1);
+  app.fallthrough();  // --threads also after the subcommand: kinema generate ... --threads 2
   int threads = 0;
   app.add_option("--threads", threads, "worker threads (default: all hardware threads)")
       ->check(CLI::Range(1, 1024));

@@ -82,6 +82,7 @@ TEST_F(CliTest, ErrorsAreOneLineWithStatusTwoAndLeaveNothing) {
       {"generate \"a cat\" --steps 0 -o " + out + " " + m, "--steps 0"},
       {"generate", "prompt is required"},
       {"--threads 0 system", "--threads"},
+      {"generate \"a cat\" --threads 0 -o " + out + " " + m, "--threads"},
       {"frobnicate", "frobnicate"},
   };
   for (const Case& c : cases) {
@@ -198,6 +199,13 @@ TEST_F(CliTest, GeneratesEveryFormat) {
   EXPECT_EQ(bytes.substr(0, 4), "RIFF");
   EXPECT_EQ(bytes.substr(8, 4), "WEBP");
   EXPECT_NE(bytes.find("ANIM"), std::string::npos);
+  // VP8X chunk: canvas width - 1 and height - 1 as 24-bit little-endian numbers.
+  ASSERT_EQ(bytes.substr(12, 4), "VP8X");
+  auto u24 = [&](size_t at) {
+    return int(uint8_t(bytes[at])) | int(uint8_t(bytes[at + 1])) << 8 | int(uint8_t(bytes[at + 2])) << 16;
+  };
+  EXPECT_EQ(u24(24) + 1, 64);
+  EXPECT_EQ(u24(27) + 1, 48);
   size_t frames = 0;
   for (size_t at = bytes.find("ANMF"); at != std::string::npos; at = bytes.find("ANMF", at + 4))
     ++frames;
