@@ -91,8 +91,11 @@ def train_vae(out, steps, lr=1e-3, kl_weight=1e-4, crop=64, crop_frames=5):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        # Single crops vary a lot (many hold only background): log running means.
+        avg_rec = rec.item() if step == 0 else 0.98 * avg_rec + 0.02 * rec.item()
+        avg_kl = kl.item() if step == 0 else 0.98 * avg_kl + 0.02 * kl.item()
         if step % 50 == 0 or step == steps - 1:
-            log(f"vae step {step}/{steps}: recon {rec.item():.4f} kl {kl.item():.3f}")
+            log(f"vae step {step}/{steps}: recon {avg_rec:.4f} kl {avg_kl:.3f} (running means)")
     torch.save(vae.state_dict(), os.path.join(out, "vae_train.pt"))
     return vae
 
@@ -157,8 +160,9 @@ def train_dit(out, steps, vae, lr=3e-4, shift=3.0, uncond_rate=0.1, clips=600):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        avg = loss.item() if step == 0 else 0.98 * avg + 0.02 * loss.item()
         if step % 50 == 0 or step == steps - 1:
-            log(f"dit step {step}/{steps}: loss {loss.item():.4f}")
+            log(f"dit step {step}/{steps}: loss {avg:.4f} (running mean)")
     return dit, t5
 
 
