@@ -60,6 +60,23 @@ def train_tokenizer(out):
     log(f"tokenizer: {out}/spiece.model")
 
 
+def object_crop(frames, crop, rng):
+    """Top-left corner of a crop that holds the moving object (a random crop is mostly plain
+    background, which teaches the VAE little): centred on the object's mean position, jittered."""
+    bg = frames[0, 0, 0].astype(np.float32)
+    mask = np.linalg.norm(frames.astype(np.float32) - bg, axis=-1) > 60
+    size = frames.shape[1]
+    if mask.any():
+        _, ys, xs = np.nonzero(mask)
+        cy, cx = ys.mean(), xs.mean()
+    else:
+        cy = cx = size / 2
+    jitter = rng.integers(-crop // 4, crop // 4 + 1, size=2)
+    y0 = int(np.clip(cy - crop / 2 + jitter[0], 0, size - crop))
+    x0 = int(np.clip(cx - crop / 2 + jitter[1], 0, size - crop))
+    return y0, x0
+
+
 def train_vae(out, steps, lr=1e-3, kl_weight=1e-4, crop=64, crop_frames=5):
     """The VAE is fully convolutional and causal in time, so it trains on crops: `crop` pixels
     square and `crop_frames` (1 + 4n) frames of a full clip, 12x cheaper than whole clips."""
@@ -72,7 +89,7 @@ def train_vae(out, steps, lr=1e-3, kl_weight=1e-4, crop=64, crop_frames=5):
     for step in range(steps):
         clip, _, _ = synthetic.sample_example(rng, SIZE, FRAMES, allow_held_out=True)
         t0 = int(rng.integers(FRAMES - crop_frames + 1))
-        y0, x0 = (int(v) for v in rng.integers(SIZE - crop + 1, size=2))
+        y0, x0 = object_crop(clip[t0:t0 + crop_frames], crop, rng)
         video = to_video(clip[t0:t0 + crop_frames, y0:y0 + crop, x0:x0 + crop])
         # Encode (chunked, as inference), sample in the normalised space, decode.
         x = video[None]
