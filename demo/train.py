@@ -101,7 +101,7 @@ def train_vae(out, steps, lr=1e-3, kl_weight=1e-4, crop=64, crop_frames=5):
         z_norm = (mu - mean) * inv
         logvar_norm = logvar + 2 * torch.log(inv)
         z = z_norm + torch.randn_like(z_norm) * torch.exp(0.5 * logvar_norm)
-        recon = vae.decode(z[0])[None]  # decode takes the normalised latent
+        recon = vae.decode(z[0], clamp=False)[None]  # decode takes the normalised latent
         rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
         kl = 0.5 * (z_norm.pow(2) + logvar_norm.exp() - 1 - logvar_norm).mean()
         loss = rec + kl_weight * kl

@@ -260,13 +260,14 @@ class WanVAE(nn.Module):
         mu = self.conv1(torch.cat(chunks, dim=2)).chunk(2, dim=1)[0]
         return ((mu - self.mean.view(1, -1, 1, 1, 1)) * self.inv_std.view(1, -1, 1, 1, 1))[0]
 
-    def decode(self, z):
-        """z: normalised latent [z, T, h, w] -> video [3, 4(T-1)+1, 8h, 8w] clamped to [-1, 1]."""
+    def decode(self, z, clamp=True):
+        """z: normalised latent [z, T, h, w] -> video [3, 4(T-1)+1, 8h, 8w] clamped to [-1, 1]
+        (clamp=False for training: the clamp would zero the gradient of saturated pixels)."""
         z = z[None].float() / self.inv_std.view(1, -1, 1, 1, 1) + self.mean.view(1, -1, 1, 1, 1)
         x = self.conv2(z)
         cache = FrameCache()
-        out = [self.decoder(x[:, :, i:i + 1], cache) for i in range(x.shape[2])]
-        return torch.cat(out, dim=2).clamp(-1, 1)[0]
+        out = torch.cat([self.decoder(x[:, :, i:i + 1], cache) for i in range(x.shape[2])], dim=2)
+        return (out.clamp(-1, 1) if clamp else out)[0]
 
 
 def to_uint8_frames(video):
