@@ -4,8 +4,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace kinema::app {
+
+// "832x480" -> (832, 480), checked (multiples of 16); throws naming the text otherwise.
+std::pair<int, int> parse_size(const std::string& text);
 
 struct GenerateOptions {
   std::string prompt, negative;

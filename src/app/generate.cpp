@@ -3,7 +3,6 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
-#include <sstream>
 
 #include "app/commands.h"
 #include "app/progress.h"
@@ -18,26 +17,6 @@ namespace fs = std::filesystem;
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt(int) { g_interrupted = true; }
-
-// "832x480" -> (832, 480); empty -> (0, 0) meaning "the model's default".
-std::pair<int, int> parse_size(const std::string& text) {
-  if (text.empty()) return {0, 0};
-  int w = 0, h = 0;
-  char x = 0, extra = 0;
-  std::istringstream in(text);
-  if (!(in >> w >> x >> h) || (x != 'x' && x != 'X') || (in >> extra))
-    fail("--size '", text, "': expected WIDTHxHEIGHT, for example 832x480");
-  if (w <= 0 || h <= 0 || w % 16 || h % 16)
-    fail("--size ", text, ": width and height must be positive multiples of 16");
-  return {w, h};
-}
-
-void check_frames(int frames) {
-  if (frames >= 1 && (frames - 1) % 4 == 0) return;
-  if (frames < 1) fail("--frames ", frames, ": must be 4n+1 (1, 5, 9, ..., 81)");
-  const int below = (frames - 1) / 4 * 4 + 1;
-  fail("--frames ", frames, ": must be 4n+1; nearest valid: ", below, " or ", below + 4);
-}
 
 // Fails early (before loading gigabytes) when the output cannot be written.
 void check_output(const std::string& path) {
@@ -77,8 +56,8 @@ ModelFiles model_files(const GenerateOptions& o) {
 int run_generate(const GenerateOptions& o) {
   // Everything that can be checked without the model is checked first.
   if (o.prompt.empty()) fail("the prompt is empty");
-  check_frames(o.frames);
-  auto [width, height] = parse_size(o.size);
+  check_frame_count(o.frames);
+  auto [width, height] = o.size.empty() ? std::pair{0, 0} : parse_size(o.size);
   const SamplerKind sampler = sampler_from_name(o.sampler);
   if (o.steps < 1 || o.steps > 1000) fail("--steps ", o.steps, ": expected 1 to 1000");
   if (o.fps < 1 || o.fps > 240) fail("--fps ", o.fps, ": expected 1 to 240");

@@ -92,10 +92,8 @@ int run_info(const InfoOptions& o) {
     std::printf("  dtypes      %s\n", dtype_text(s).c_str());
   }
   if (have_dit) {
-    int w = 0, h = 0;
-    if (std::sscanf(o.size.c_str(), "%dx%d", &w, &h) != 2 || w % 16 || h % 16 || w <= 0 || h <= 0)
-      fail("--size '", o.size, "': expected WIDTHxHEIGHT with multiples of 16");
-    if (o.frames < 1 || (o.frames - 1) % 4) fail("--frames ", o.frames, ": must be 4n+1");
+    auto [w, h] = parse_size(o.size);
+    check_frame_count(o.frames);
     const double tokens = double((o.frames - 1) / 4 + 1) * (h / 16) * (w / 16);
     // bf16 activations of one block (q, k, v, attention, FFN hidden, f32 residual and norms).
     const double act = tokens * (12.0 * dit.dim + 2.0 * dit.ffn_dim) * 2.0 +

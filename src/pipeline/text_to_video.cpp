@@ -105,14 +105,21 @@ std::vector<Tensor> WanModels::encode_prompts(const ComputeContext& ctx,
   return out;  // the encoder and its mapping are released here
 }
 
+void check_video_size(int width, int height) {
+  if (width <= 0 || height <= 0 || width % 16 || height % 16)
+    fail("size ", width, "x", height, ": width and height must be positive multiples of 16");
+}
+
+void check_frame_count(int frames) {
+  if (frames >= 1 && (frames - 1) % 4 == 0) return;
+  if (frames < 1) fail("frames ", frames, ": must be 4n+1 (1, 5, 9, ..., 81)");
+  const int below = (frames - 1) / 4 * 4 + 1;
+  fail("frames ", frames, ": must be 4n+1; nearest valid: ", below, " or ", below + 4);
+}
+
 Shape latent_shape(const GenerationParams& p, int z_dim) {
-  if (p.width <= 0 || p.height <= 0 || p.width % 16 || p.height % 16)
-    fail("size ", p.width, "x", p.height, ": width and height must be positive multiples of 16");
-  if (p.frames < 1 || (p.frames - 1) % 4 != 0) {
-    int below = (p.frames - 1) / 4 * 4 + 1;
-    fail("frames ", p.frames, ": must be 4n+1 (nearest valid: ", below < 1 ? 1 : below, " or ",
-         (below < 1 ? 1 : below) + 4, ")");
-  }
+  check_video_size(p.width, p.height);
+  check_frame_count(p.frames);
   if (p.steps < 1) fail("steps must be at least 1, got ", p.steps);
   return Shape({z_dim, (p.frames - 1) / 4 + 1, p.height / 8, p.width / 8});
 }

@@ -93,6 +93,11 @@ class Cancelled : public Error {
   Cancelled() : Error("generation cancelled") {}
 };
 
+// Width and height must be positive multiples of 16; throws naming the size otherwise.
+void check_video_size(int width, int height);
+// Frames must be 4n+1; throws naming the nearest valid counts otherwise.
+void check_frame_count(int frames);
+
 // Checks sizes (H, W multiples of 16, frames 4n+1) and returns the latent shape.
 Shape latent_shape(const GenerationParams& params, int z_dim);
 
