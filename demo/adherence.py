@@ -3,7 +3,10 @@ prompt (colour/shape/direction combinations, some held out of training) and fixe
 moving object's colour (colour mask) and direction (centroid track) are compared with the prompt.
 Prints one line per prompt and the two rates; exits 1 when either is below --min (percent).
 
-  adherence.py --kinema build/kinema --model models/demo [--min 90]
+  adherence.py --kinema build/kinema [--model DIR] [--min 90]
+
+Without --model, kinema's default (the bundled demo model) with its own defaults (size, frames,
+steps) is what gets measured: exactly what a user gets from `kinema generate PROMPT`.
 """
 import argparse
 import os
@@ -34,30 +37,46 @@ PROMPTS = [
 ]
 
 
-def generate(kinema, model, prompt, seed, out, size, frames, steps):
-    subprocess.run([kinema, "generate", prompt, "--model", model, "--allow-custom", "--size",
-                    f"{size}x{size}", "--frames", str(frames), "--steps", str(steps), "--seed",
-                    str(seed), "-q", "-o", out], check=True)
+def generate(args, prompt, seed, out):
+    """Runs kinema and reads the MP4 back as uint8 frames [F, H, W, 3]."""
+    cmd = [args.kinema, "generate", prompt, "--seed", str(seed), "-q", "-o", out]
+    if args.model:
+        cmd += ["--model", args.model]
+    for flag in ("size", "frames", "steps", "guidance", "shift"):
+        if getattr(args, flag) is not None:
+            cmd += [f"--{flag}", str(getattr(args, flag))]
+    subprocess.run(cmd, check=True)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=width,height", "-of", "csv=p=0", out],
+                           check=True, capture_output=True, text=True).stdout
+    width, height = (int(v) for v in probe.strip().split(","))
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", out, "-f", "rawvideo", "-pix_fmt", "rgb24",
                           "-"], check=True, capture_output=True).stdout
-    return np.frombuffer(raw, dtype=np.uint8).reshape(frames, size, size, 3)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, height, width, 3)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kinema", required=True)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--min", type=float, default=90.0)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--frames", type=int, default=17)
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--model", help="a model folder (default: kinema's bundled demo model)")
+    ap.add_argument("--min", type=float, default=90.0, help="pass mark, percent")
+    ap.add_argument("--size", help="WxH (default: the model's)")
+    ap.add_argument("--frames", type=int)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--guidance", type=float)
+    ap.add_argument("--shift", type=float)
+    ap.add_argument("--seed", type=int, default=1000, help="seed of the first prompt (then +1)")
+    ap.add_argument("--skip-without", metavar="FILE",
+                    help="exit 77 (CTest's skip) when FILE does not exist")
     args = ap.parse_args()
+    if args.skip_without and not os.path.exists(args.skip_without):
+        print(f"skipped: {args.skip_without} does not exist")
+        sys.exit(77)
     color_ok = direction_ok = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, (color, shape, direction, bg) in enumerate(PROMPTS):
             prompt = f"a {color} {shape} moves {direction} on a {bg} background"
-            clip = generate(args.kinema, args.model, prompt, 1000 + i, os.path.join(tmp, "v.mp4"),
-                            args.size, args.frames, args.steps)
+            clip = generate(args, prompt, args.seed + i, os.path.join(tmp, "v.mp4"))
             m = synthetic.measure(clip, synthetic.BACKGROUNDS[bg])
             c, d = m["color"] == color, m["direction"] == direction
             color_ok += c

@@ -133,11 +133,12 @@ def sample_example(rng, size=128, frames=17, allow_held_out=False):
 
 
 def measure(clip, background=None):
-    """Measures a clip: the moving object's colour (nearest named colour of the pixels that differ
-    from the background), and its direction (nearest of the 8 named directions to the centroid's
-    displacement from the first to the last frame). The background is the clip's most common
-    border colour unless given. Returns a dict with 'color', 'direction', 'displacement' (pixels)
-    and 'foreground' (mean fraction of pixels that differ from the background)."""
+    """Measures a clip: the moving object's colour (nearest named colour to the median of the
+    pixels that differ most from the background), and its direction (nearest of the 8 named
+    directions to the centroid's displacement from the first to the last frame). The background
+    is the clip's most common border colour unless given. Returns a dict with 'color',
+    'direction', 'displacement' (pixels) and 'foreground' (mean fraction of pixels that differ
+    from the background)."""
     frames = clip.astype(np.float32)
     if background is None:
         border = np.concatenate([frames[:, 0], frames[:, -1], frames[:, :, 0], frames[:, :, -1]])
@@ -159,7 +160,10 @@ def measure(clip, background=None):
               "displacement": 0.0}
     if not valid:
         return result
-    pixels = frames[mask]
+    # The colour from the object's core: the masked pixels that differ from the background at
+    # least as much as the median masked pixel (edge pixels are blends with the background).
+    strength = diff[mask]
+    pixels = frames[mask][strength >= np.median(strength)]
     mean_rgb = np.median(pixels, axis=0)
     names = list(COLORS)
     dists = [np.linalg.norm(mean_rgb - np.array(COLORS[n], dtype=np.float32)) for n in names]

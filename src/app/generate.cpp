@@ -40,32 +40,60 @@ ModelFiles model_files(const GenerateOptions& o) {
   } else if (separate) {
     if (o.dit.empty() || o.t5.empty() || o.vae.empty() || o.tokenizer.empty())
       fail("with separate files, all of --dit, --t5, --vae and --tokenizer are needed");
-    files = ModelFiles{o.dit, o.t5, o.vae, o.tokenizer};
+    files.dit = o.dit;
+    files.t5 = o.t5;
+    files.vae = o.vae;
+    files.tokenizer = o.tokenizer;
   } else {
-    fail(
-        "no model given: pass --model DIR (a Wan2.1 folder; see the README for where to get "
-        "one) or --dit/--t5/--vae/--tokenizer");
+    const std::string bundled = bundled_model_folder();
+    if (bundled.empty())
+      fail(
+          "no model given and the bundled demo model is missing: pass --model DIR (a Wan2.1 "
+          "folder; see the README for where to get one) or --dit/--t5/--vae/--tokenizer");
+    files = resolve_model_folder(bundled);
   }
-  files.allow_custom = o.allow_custom;
+  files.allow_custom |= o.allow_custom;
   files.pack_weights = o.pack_weights;
   return files;
 }
 
 }  // namespace
 
-int run_generate(const GenerateOptions& o) {
+std::string bundled_model_folder() {
+  std::error_code ec;
+  std::vector<fs::path> candidates;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path() / ".." / "share" / "kinema" / "models" / "demo");
+  candidates.push_back(fs::path(KINEMA_SOURCE_DIR) / "models" / "demo");
+  for (const fs::path& dir : candidates)
+    if (fs::is_regular_file(dir / "kinema.json", ec)) return dir.lexically_normal().string();
+  return "";
+}
+
+int run_generate(const GenerateOptions& opts) {
   // Everything that can be checked without the model is checked first.
-  if (o.prompt.empty()) fail("the prompt is empty");
-  check_frame_count(o.frames);
-  auto [width, height] = o.size.empty() ? std::pair{0, 0} : parse_size(o.size);
-  const SamplerKind sampler = sampler_from_name(o.sampler);
-  if (o.steps < 1 || o.steps > 1000) fail("--steps ", o.steps, ": expected 1 to 1000");
-  if (o.fps < 1 || o.fps > 240) fail("--fps ", o.fps, ": expected 1 to 240");
-  if (!(o.shift > 0)) fail("--shift ", o.shift, ": must be positive");
-  if (o.precision != "bf16" && o.precision != "f32")
-    fail("--precision '", o.precision, "': expected bf16 or f32");
-  check_output(o.output);
-  const ModelFiles files = model_files(o);
+  if (opts.prompt.empty()) fail("the prompt is empty");
+  if (opts.frames) check_frame_count(*opts.frames);
+  auto [width, height] = opts.size.empty() ? std::pair{0, 0} : parse_size(opts.size);
+  if (opts.sampler) sampler_from_name(*opts.sampler);
+  if (opts.steps && (*opts.steps < 1 || *opts.steps > 1000))
+    fail("--steps ", *opts.steps, ": expected 1 to 1000");
+  if (opts.fps && (*opts.fps < 1 || *opts.fps > 240))
+    fail("--fps ", *opts.fps, ": expected 1 to 240");
+  if (opts.shift && !(*opts.shift > 0)) fail("--shift ", *opts.shift, ": must be positive");
+  if (opts.precision != "bf16" && opts.precision != "f32")
+    fail("--precision '", opts.precision, "': expected bf16 or f32");
+  check_output(opts.output);
+  const ModelFiles files = model_files(opts);
+
+  // The command line wins, then the model folder's defaults, then Wan2.1's.
+  GenerateOptions o = opts;
+  const ModelDefaults& d = files.defaults;
+  if (o.size.empty() && d.width) std::tie(width, height) = std::pair{*d.width, *d.height};
+  if (!o.negative) o.negative = d.negative_prompt;
+  const int frames = o.frames.value_or(d.frames.value_or(kDefaultFrames));
+  const int fps = o.fps.value_or(d.fps.value_or(kDefaultFps));
+  const SamplerKind sampler = sampler_from_name(o.sampler.value_or(d.sampler.value_or("unipc")));
 
   Progress progress(o.quiet                ? ProgressStyle::Quiet
                     : o.progress == "json" ? ProgressStyle::Json
@@ -86,17 +114,19 @@ int run_generate(const GenerateOptions& o) {
   p.negative_prompt = o.negative;
   p.width = width;
   p.height = height;
-  p.frames = o.frames;
-  p.steps = o.steps;
-  p.guidance = o.guidance;
-  p.shift = o.shift;
+  p.frames = frames;
+  p.steps = o.steps.value_or(d.steps.value_or(kDefaultSteps));
+  p.guidance = o.guidance.value_or(d.guidance.value_or(kDefaultGuidance));
+  p.shift = o.shift.value_or(d.shift.value_or(kDefaultShift));
   p.sampler = sampler;
   p.seed = o.seed ? *o.seed : random_seed();
   p.precision = o.precision == "f32" ? DiTPrecision::F32 : DiTPrecision::BF16;
   if (!o.noise.empty()) p.noise = read_noise_file(o.noise);
-  progress.note("model", std::string(models.dit().config().name));
+  const std::string model_name =
+      files.name.empty() ? std::string(models.dit().config().name) : files.name;
+  progress.note("model", model_name);
   progress.note("size", std::to_string(width) + "x" + std::to_string(height) + ", " +
-                            std::to_string(o.frames) + " frames");
+                            std::to_string(frames) + " frames");
   progress.note("seed", std::to_string(p.seed));
 
   GenerationCallbacks cb;
@@ -113,21 +143,21 @@ int run_generate(const GenerateOptions& o) {
   std::signal(SIGINT, SIG_DFL);
 
   progress.phase("write");
-  RgbFrames frames;
-  frames.count = int(video.dim(1));
-  frames.height = int(video.dim(2));
-  frames.width = int(video.dim(3));
-  frames.rgb = video_to_rgb8(video);
+  RgbFrames rgb;
+  rgb.count = int(video.dim(1));
+  rgb.height = int(video.dim(2));
+  rgb.width = int(video.dim(3));
+  rgb.rgb = video_to_rgb8(video);
   MediaMetadata meta = {{"prompt", p.prompt},
-                        {"negative_prompt", o.negative.empty() ? "(Wan default)" : o.negative},
+                        {"negative_prompt", o.negative ? *o.negative : "(Wan default)"},
                         {"seed", std::to_string(p.seed)},
                         {"steps", std::to_string(p.steps)},
                         {"sampler", std::string(sampler_name(sampler))},
                         {"guidance", std::to_string(p.guidance)},
                         {"shift", std::to_string(p.shift)},
-                        {"model", std::string(models.dit().config().name)},
+                        {"model", model_name},
                         {"kinema_version", KINEMA_VERSION}};
-  write_frames(o.output, frames, o.fps, meta);
+  write_frames(o.output, rgb, fps, meta);
   progress.finish(o.output);
   return 0;
 }

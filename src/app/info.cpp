@@ -64,10 +64,29 @@ std::string describe(const WeightFile& file, WanDiTConfig* dit) {
 int run_info(const InfoOptions& o) {
   std::vector<std::pair<std::string, std::string>> components;  // role, path
   std::error_code ec;
+  ModelDefaults defaults;
   if (fs::is_directory(o.path, ec)) {
     ModelFiles f = resolve_model_folder(o.path);
     components = {{"dit", f.dit}, {"text encoder", f.t5}, {"vae", f.vae}};
     std::printf("%s: Wan model folder (tokenizer %s)\n", o.path.c_str(), f.tokenizer.c_str());
+    if (!f.name.empty()) std::printf("name          %s (kinema.json)\n", f.name.c_str());
+    defaults = f.defaults;
+    const ModelDefaults& d = defaults;
+    if (d.width || d.frames || d.steps || d.guidance || d.shift || d.sampler || d.fps ||
+        d.negative_prompt) {
+      std::string text;
+      auto add = [&text](const std::string& part) { text += (text.empty() ? "" : ", ") + part; };
+      if (d.width) add(std::to_string(*d.width) + "x" + std::to_string(*d.height));
+      if (d.frames) add(std::to_string(*d.frames) + " frames");
+      if (d.fps) add(std::to_string(*d.fps) + " fps");
+      if (d.steps) add(std::to_string(*d.steps) + " steps");
+      if (d.sampler) add(*d.sampler);
+      if (d.guidance) add("guidance " + str_cat(*d.guidance));
+      if (d.shift) add("shift " + str_cat(*d.shift));
+      if (d.negative_prompt)
+        add(d.negative_prompt->empty() ? "no negative prompt" : "own negative prompt");
+      std::printf("defaults      %s\n", text.c_str());
+    }
   } else {
     components = {{"file", o.path}};
   }
@@ -92,9 +111,12 @@ int run_info(const InfoOptions& o) {
     std::printf("  dtypes      %s\n", dtype_text(s).c_str());
   }
   if (have_dit) {
-    auto [w, h] = parse_size(o.size);
-    check_frame_count(o.frames);
-    const double tokens = double((o.frames - 1) / 4 + 1) * (h / 16) * (w / 16);
+    auto [w, h] = o.size           ? parse_size(*o.size)
+                  : defaults.width ? std::pair{*defaults.width, *defaults.height}
+                                   : std::pair{832, 480};
+    const int frames = o.frames.value_or(defaults.frames.value_or(81));
+    check_frame_count(frames);
+    const double tokens = double((frames - 1) / 4 + 1) * (h / 16) * (w / 16);
     // bf16 activations of one block (q, k, v, attention, FFN hidden, f32 residual and norms).
     const double act = tokens * (12.0 * dit.dim + 2.0 * dit.ffn_dim) * 2.0 +
                        512.0 * dit.dim * 2 * 2 * dit.num_layers * 2;  // cached text K/V, 2 prompts
@@ -103,7 +125,7 @@ int run_info(const InfoOptions& o) {
     std::printf(
         "estimate      %dx%d, %d frames (%.0f tokens): weights %.2f GiB mapped, "
         "activations ~%.2f GiB, VAE decode ~%.2f GiB\n",
-        w, h, o.frames, tokens, gib(double(weight_bytes)), gib(act), gib(vae));
+        w, h, frames, tokens, gib(double(weight_bytes)), gib(act), gib(vae));
   }
   return 0;
 }

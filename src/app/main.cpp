@@ -45,20 +45,23 @@ int main(int argc, char** argv) {
   gen->add_option("-o,--output", g.output,
                   "output file; the extension picks the format: .mp4 .webp .gif .png")
       ->capture_default_str();
-  gen->add_option("--negative", g.negative, "what to avoid (default: Wan's negative prompt)");
+  gen->add_option("--negative", g.negative,
+                  "what to avoid (default: the model's; for Wan, its negative prompt)");
   gen->add_option("--size", g.size,
-                  "WIDTHxHEIGHT, multiples of 16 (default: 832x480 for 1.3B, "
-                  "1280x720 for 14B)");
-  gen->add_option("--frames", g.frames, "frame count, 4n+1")->capture_default_str();
-  gen->add_option("--fps", g.fps, "frames per second of the file")->capture_default_str();
-  gen->add_option("--steps", g.steps, "sampler steps")->capture_default_str();
-  gen->add_option("--guidance", g.guidance, "classifier-free guidance scale")
-      ->capture_default_str();
-  gen->add_option("--shift", g.shift, "flow shift of the sigma schedule")->capture_default_str();
-  gen->add_option("--sampler", g.sampler, "unipc, dpm++ or euler")->capture_default_str();
+                  "WIDTHxHEIGHT, multiples of 16 (default: the model's; 832x480 for Wan2.1 "
+                  "1.3B, 1280x720 for 14B, 128x128 for the demo model)");
+  gen->add_option("--frames", g.frames, "frame count, 4n+1 (default: 81; demo model: 17)");
+  gen->add_option("--fps", g.fps, "frames per second of the file (default: 16; demo model: 8)");
+  gen->add_option("--steps", g.steps, "sampler steps (default: 50; demo model: 20)");
+  gen->add_option("--guidance", g.guidance,
+                  "classifier-free guidance scale (default: 5; demo model: 5)");
+  gen->add_option("--shift", g.shift,
+                  "flow shift of the sigma schedule (default: 5; demo model: 3)");
+  gen->add_option("--sampler", g.sampler, "unipc, dpm++ or euler (default: unipc)");
   gen->add_option("--seed", g.seed, "noise seed (default: random, printed)");
   gen->add_option("--model", g.model,
-                  "a Wan2.1 model folder (official, Diffusers or single files)");
+                  "a Wan2.1 model folder (official, Diffusers or single files; default: the "
+                  "bundled demo model)");
   gen->add_option("--dit", g.dit, "the DiT weight file or folder");
   gen->add_option("--t5", g.t5, "the umT5 text encoder weight file");
   gen->add_option("--vae", g.vae, "the VAE weight file");
@@ -77,8 +80,10 @@ int main(int argc, char** argv) {
   InfoOptions info;
   CLI::App* inf = app.add_subcommand("info", "describe a model file or folder");
   inf->add_option("path", info.path, "a weight file or model folder")->required();
-  inf->add_option("--size", info.size, "size for the memory estimate")->capture_default_str();
-  inf->add_option("--frames", info.frames, "frames for the memory estimate")->capture_default_str();
+  inf->add_option("--size", info.size,
+                  "size for the memory estimate (default: the model's, else 832x480)");
+  inf->add_option("--frames", info.frames,
+                  "frames for the memory estimate (default: the model's, else 81)");
 
   CLI::App* sys = app.add_subcommand("system", "show what this machine offers Kinema");
 

@@ -1,6 +1,10 @@
 #include "pipeline/text_to_video.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "pipeline/noise.h"
 #include "pipeline/sampler.h"
@@ -44,7 +48,75 @@ std::string by_stem(const fs::path& dir, const std::vector<std::string>& stems) 
   return "";
 }
 
+// The value of field `key` of `obj` in the manifest `path`, of the JSON type `want` (a JSON
+// number is accepted where a float is wanted).
+template <typename T>
+std::optional<T> manifest_field(const std::string& path, const nlohmann::json& obj,
+                                const std::string& key, const char* want) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return std::nullopt;
+  const bool ok = std::is_same_v<T, bool>          ? it->is_boolean()
+                  : std::is_same_v<T, std::string> ? it->is_string()
+                  : std::is_integral_v<T>          ? it->is_number_integer()
+                                                   : it->is_number();
+  if (!ok) fail(path, ": field '", key, "' must be ", want, ", found ", it->dump());
+  return it->get<T>();
+}
+
 }  // namespace
+
+void read_model_manifest(const std::string& path, ModelFiles& files) {
+  std::ifstream in(path);
+  if (!in) fail(path, ": cannot read");
+  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) fail(path, ": not a JSON object");
+  for (const auto& [key, value] : doc.items())
+    if (key != "name" && key != "custom_sizes" && key != "defaults" && key != "description")
+      fail(path, ": unknown field '", key,
+           "' (expected name, description, custom_sizes, defaults)");
+  files.name = manifest_field<std::string>(path, doc, "name", "a string").value_or("");
+  manifest_field<std::string>(path, doc, "description", "a string");
+  files.allow_custom |=
+      manifest_field<bool>(path, doc, "custom_sizes", "true or false").value_or(false);
+  if (!doc.contains("defaults")) return;
+  const nlohmann::json& d = doc["defaults"];
+  if (!d.is_object()) fail(path, ": field 'defaults' must be an object");
+  static const char* kKnown[] = {"width", "height",  "frames",         "fps", "steps", "guidance",
+                                 "shift", "sampler", "negative_prompt"};
+  for (const auto& [key, value] : d.items())
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
+      fail(path, ": unknown field 'defaults.", key,
+           "' (expected width, height, frames, fps, steps, guidance, shift, sampler, "
+           "negative_prompt)");
+  ModelDefaults& m = files.defaults;
+  const std::string where = path + ": defaults";
+  m.width = manifest_field<int>(where, d, "width", "an integer");
+  m.height = manifest_field<int>(where, d, "height", "an integer");
+  if (m.width.has_value() != m.height.has_value())
+    fail(path, ": defaults give width and height together or neither");
+  // The shared checks' messages, prefixed with the file and field.
+  auto checked = [&path](const char* field, auto&& check) {
+    try {
+      check();
+    } catch (const Error& e) {
+      fail(path, ": defaults.", field, ": ", e.what());
+    }
+  };
+  if (m.width) checked("width/height", [&] { check_video_size(*m.width, *m.height); });
+  m.frames = manifest_field<int>(where, d, "frames", "an integer");
+  if (m.frames) checked("frames", [&] { check_frame_count(*m.frames); });
+  m.fps = manifest_field<int>(where, d, "fps", "an integer");
+  if (m.fps && (*m.fps < 1 || *m.fps > 240)) fail(path, ": defaults.fps: expected 1 to 240");
+  m.steps = manifest_field<int>(where, d, "steps", "an integer");
+  if (m.steps && (*m.steps < 1 || *m.steps > 1000))
+    fail(path, ": defaults.steps: expected 1 to 1000");
+  m.guidance = manifest_field<float>(where, d, "guidance", "a number");
+  m.shift = manifest_field<double>(where, d, "shift", "a number");
+  if (m.shift && !(*m.shift > 0)) fail(path, ": defaults.shift: must be positive");
+  m.sampler = manifest_field<std::string>(where, d, "sampler", "a string");
+  if (m.sampler) checked("sampler", [&] { sampler_from_name(*m.sampler); });
+  m.negative_prompt = manifest_field<std::string>(where, d, "negative_prompt", "a string");
+}
 
 ModelFiles resolve_model_folder(const std::string& dir_name) {
   const fs::path dir(dir_name);
@@ -77,6 +149,8 @@ ModelFiles resolve_model_folder(const std::string& dir_name) {
     missing.pop_back();
     fail(dir_name, ": not a Wan model folder; missing", missing);
   }
+  const std::string manifest = first_existing(dir, {"kinema.json"});
+  if (!manifest.empty()) read_model_manifest(manifest, f);
   return f;
 }
 
@@ -136,8 +210,8 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
   const Shape shape = latent_shape(params, models.vae().config().z_dim);
 
   progress(Phase::EncodeText, 0, 2);
-  std::string negative = params.negative_prompt.empty() ? std::string(kWanDefaultNegativePrompt)
-                                                        : params.negative_prompt;
+  const std::string negative =
+      params.negative_prompt ? *params.negative_prompt : std::string(kWanDefaultNegativePrompt);
   std::vector<Tensor> contexts = models.encode_prompts(ctx, {params.prompt, negative});
   TextConditioning cond = dit.encode_text(ctx, contexts[0], params.precision);
   TextConditioning uncond = dit.encode_text(ctx, contexts[1], params.precision);

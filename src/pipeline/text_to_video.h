@@ -25,12 +25,32 @@ namespace kinema {
 // The official default negative prompt (used when the negative prompt is empty).
 extern const std::string_view kWanDefaultNegativePrompt;
 
+// Generation settings a model folder declares in its kinema.json (the bundled demo model does:
+// it is trained at 128x128, 17 frames). Unset fields fall back to the Wan2.1 defaults.
+struct ModelDefaults {
+  std::optional<int> width, height, frames, fps, steps;
+  std::optional<float> guidance;
+  std::optional<double> shift;
+  std::optional<std::string> sampler, negative_prompt;
+};
+
 // Where each component's weights are. Text encoder weights are released after encoding.
 struct ModelFiles {
   std::string dit, t5, vae, tokenizer;  // a weight file or folder each; tokenizer: spiece.model
   bool allow_custom = false;            // accept sizes other than the released Wan models
   bool pack_weights = false;            // see WanDiTOptions::pack_weights
+  std::string name;                     // from kinema.json; empty: named by the DiT's config
+  ModelDefaults defaults;               // from kinema.json
 };
+
+// Reads a model folder's kinema.json:
+//   {"name": "...", "custom_sizes": true,
+//    "defaults": {"width": 128, "height": 128, "frames": 17, "fps": 8, "steps": 20,
+//    "guidance": 5.0,
+//                 "shift": 3.0, "sampler": "unipc", "negative_prompt": ""}}
+// Every field is optional; unknown fields, wrong types and invalid values are errors naming the
+// file and the field. "custom_sizes" lets the folder hold a model of a size Wan did not release.
+void read_model_manifest(const std::string& path, ModelFiles& files);
 
 // Finds the components in a model folder:
 //   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index),
@@ -39,6 +59,7 @@ struct ModelFiles {
 //   Diffusers:        transformer/, text_encoder/, vae/, tokenizer/spiece.model
 //   Kinema / ComfyUI-style single files: dit.*, t5.* / umt5*.*, vae.*, spiece.model (or
 //                     tokenizer/spiece.model) with .safetensors, .gguf or .pth extensions
+// plus an optional kinema.json (read_model_manifest).
 // The error lists what was looked for when a component is missing.
 ModelFiles resolve_model_folder(const std::string& dir);
 
@@ -67,7 +88,7 @@ class WanModels {
 
 struct GenerationParams {
   std::string prompt;
-  std::string negative_prompt;  // empty: the official default
+  std::optional<std::string> negative_prompt;  // unset: the official default
   int width = 832, height = 480, frames = 81;
   int steps = 50;
   float guidance = 5.0f;

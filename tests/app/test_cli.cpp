@@ -71,7 +71,6 @@ TEST_F(CliTest, ErrorsAreOneLineWithStatusTwoAndLeaveNothing) {
       {"generate \"a cat\" --sampler ddim -o " + out + " " + m, "unknown sampler 'ddim'"},
       {"generate \"a cat\" -o " + (dir_ / "out.avi").string() + " " + m, ".avi"},
       {"generate \"a cat\" -o /nonexistent/folder/out.mp4 " + m, "does not exist"},
-      {"generate \"a cat\" -o " + out, "no model given"},
       {"generate \"a cat\" --model /nonexistent -o " + out, "/nonexistent: not a folder"},
       {"generate \"a cat\" --model " + dir_.string() + " -o " + out, "not a Wan model folder"},
       {"generate \"a cat\" --dit /nonexistent.safetensors --t5 x --vae y --tokenizer z -o " + out,
@@ -202,7 +201,8 @@ TEST_F(CliTest, GeneratesEveryFormat) {
   // VP8X chunk: canvas width - 1 and height - 1 as 24-bit little-endian numbers.
   ASSERT_EQ(bytes.substr(12, 4), "VP8X");
   auto u24 = [&](size_t at) {
-    return int(uint8_t(bytes[at])) | int(uint8_t(bytes[at + 1])) << 8 | int(uint8_t(bytes[at + 2])) << 16;
+    return int(uint8_t(bytes[at])) | int(uint8_t(bytes[at + 1])) << 8 |
+           int(uint8_t(bytes[at + 2])) << 16;
   };
   EXPECT_EQ(u24(24) + 1, 64);
   EXPECT_EQ(u24(27) + 1, 48);
@@ -218,6 +218,64 @@ TEST_F(CliTest, GeneratesEveryFormat) {
   EXPECT_EQ(still["streams"][0]["width"], 64);
   for (const auto& entry : fs::directory_iterator(dir_))
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
+// With no --model, generate uses the bundled demo model (models/demo) and its kinema.json
+// defaults: 128x128, 17 frames, 8 fps, 20 steps, shift 3, no negative prompt. Flags still win.
+TEST_F(CliTest, DefaultsToTheBundledDemoModel) {
+  if (!fs::exists(fs::path(KINEMA_SOURCE_DIR) / "models" / "demo" / "dit.safetensors"))
+    GTEST_SKIP() << "the demo model's weights are not in models/demo yet";
+  Result r = run("generate \"a blue square moves up\" --seed 5 -o " + (dir_ / "demo.mp4").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("kinema-demo-shapes"), std::string::npos) << r.output;
+  nlohmann::json probe = ffprobe(dir_ / "demo.mp4");
+  const auto& v = probe["streams"][0];
+  EXPECT_EQ(v["width"], 128);
+  EXPECT_EQ(v["height"], 128);
+  EXPECT_EQ(v["nb_read_frames"], "17");
+  EXPECT_EQ(v["r_frame_rate"], "8/1");
+  const auto& tags = probe["format"]["tags"];
+  EXPECT_EQ(tags["model"], "kinema-demo-shapes");
+  EXPECT_EQ(tags["steps"], "20");
+  EXPECT_EQ(tags["negative_prompt"], "");
+  EXPECT_EQ(std::stod(tags["shift"].get<std::string>()), 3.0);
+
+  Result small =
+      run("generate \"a red circle moves left\" --size 64x32 --frames 5 --steps 2 "
+          "--fps 4 --seed 5 -q -o " +
+          (dir_ / "small.mp4").string());
+  ASSERT_EQ(small.status, 0) << small.output;
+  nlohmann::json p2 = ffprobe(dir_ / "small.mp4");
+  EXPECT_EQ(p2["streams"][0]["width"], 64);
+  EXPECT_EQ(p2["streams"][0]["height"], 32);
+  EXPECT_EQ(p2["streams"][0]["nb_read_frames"], "5");
+  EXPECT_EQ(p2["streams"][0]["r_frame_rate"], "4/1");
+  EXPECT_EQ(p2["format"]["tags"]["steps"], "2");
+}
+
+// Without weights in models/demo the error says so and points to --model.
+TEST_F(CliTest, AMissingBundledModelIsReported) {
+  if (fs::exists(fs::path(KINEMA_SOURCE_DIR) / "models" / "demo" / "kinema.json"))
+    GTEST_SKIP() << "the demo model is bundled";
+  Result r = run("generate \"a cat\" -o " + (dir_ / "out.mp4").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("bundled demo model is missing"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--model"), std::string::npos) << r.output;
+  EXPECT_TRUE(folder_empty());
+}
+
+// A model folder's kinema.json is checked before anything is loaded; its errors name the file.
+TEST_F(CliTest, ABadManifestIsReportedWithItsField) {
+  const fs::path model = dir_ / "model";
+  fs::create_directories(model);
+  for (const char* f : {"dit.safetensors", "t5.safetensors", "vae.safetensors", "spiece.model"})
+    std::ofstream(model / f) << "";
+  std::ofstream(model / "kinema.json") << R"({"defaults": {"frames": 18}})";
+  Result r =
+      run("generate \"a cat\" --model " + model.string() + " -o " + (dir_ / "out.mp4").string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("kinema.json: defaults.frames"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out.mp4"));
 }
 
 }  // namespace

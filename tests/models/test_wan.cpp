@@ -144,13 +144,21 @@ TEST(UMT5, EncoderMatchesReference) {
   EXPECT_TRUE(close_to_scale(out, test::ref("models", "t5_out"), 2e-2));
 }
 
+// The tiny end-to-end model of ref_wan.py.
+ModelFiles e2e_files() {
+  ModelFiles files;
+  files.dit = test::ref_path("models", "e2e_dit.safetensors");
+  files.t5 = test::ref_path("models", "e2e_t5.safetensors");
+  files.vae = test::ref_path("models", "e2e_vae.safetensors");
+  files.tokenizer = test::ref_path("models", "e2e_spiece.model");
+  files.allow_custom = true;
+  return files;
+}
+
 TEST(TextToVideo, EndToEndMatchesReference) {
   std::ifstream in(test::ref_path("models", "e2e.json"));
   auto cfg = nlohmann::json::parse(in);
-  ModelFiles files{test::ref_path("models", "e2e_dit.safetensors"),
-                   test::ref_path("models", "e2e_t5.safetensors"),
-                   test::ref_path("models", "e2e_vae.safetensors"),
-                   test::ref_path("models", "e2e_spiece.model"), true};
+  const ModelFiles files = e2e_files();
   WanModels models(files);
   GenerationParams p;
   p.prompt = cfg["prompt"];
@@ -180,10 +188,7 @@ TEST(TextToVideo, EndToEndMatchesReference) {
 }
 
 TEST(TextToVideo, CancelStopsGeneration) {
-  ModelFiles files{test::ref_path("models", "e2e_dit.safetensors"),
-                   test::ref_path("models", "e2e_t5.safetensors"),
-                   test::ref_path("models", "e2e_vae.safetensors"),
-                   test::ref_path("models", "e2e_spiece.model"), true};
+  const ModelFiles files = e2e_files();
   WanModels models(files);
   GenerationParams p;
   p.prompt = "a red circle";
