@@ -372,7 +372,7 @@ def check_batch_forward(dit, data):
 
 
 def train_dit(out, steps, encoder, lr=8e-4, batch=8, shift=3.0, uncond_rate=0.1, clips=600,
-              export_every=0):
+              export_every=0, resume=False):
     """Flow matching on the cached latents, `batch` clips per step, AdamW with warm-up and cosine
     decay, 10% of captions dropped to the empty prompt (for classifier-free guidance)."""
     torch.manual_seed(3)
@@ -389,7 +389,18 @@ def train_dit(out, steps, encoder, lr=8e-4, batch=8, shift=3.0, uncond_rate=0.1,
     contexts, lengths = stack_contexts(data["contexts"] + [empty])
     empty_ctx, empty_len = contexts[-1], lengths[-1]
     latents = torch.stack(data["latents"])
-    for step in range(steps):
+    first, avg = 0, 0.0
+    state_path = os.path.join(out, "dit_train_state.pt")
+    if resume and os.path.exists(state_path):
+        state = torch.load(state_path)
+        dit.load_state_dict(state["dit"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        first, avg = state["step"], state["avg"]
+        log(f"resumed at dit step {first}")
+    for step in range(first, steps):
         idx = torch.from_numpy(rng.integers(len(latents), size=batch))
         x0 = latents[idx]
         drop = torch.from_numpy(rng.random(batch) < uncond_rate)
@@ -416,6 +427,12 @@ def train_dit(out, steps, encoder, lr=8e-4, batch=8, shift=3.0, uncond_rate=0.1,
             log(f"dit step {step}/{steps}: loss {avg:.4f} (running mean)")
         if export_every and (step + 1) % export_every == 0 and step + 1 < steps:
             export_checkpoint(out, dit, t5, step + 1)
+            # Everything the loop needs to go on exactly as if it had not stopped (--resume).
+            torch.save({"dit": dit.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(), "step": step + 1, "avg": avg},
+                       state_path + ".tmp")
+            os.replace(state_path + ".tmp", state_path)
     return dit, t5
 
 
@@ -476,10 +493,13 @@ def main():
     ap.add_argument("--vae-steps", type=int, default=1400)
     ap.add_argument("--vae-time-steps", type=int, default=450, help="steps on 9-frame clips")
     ap.add_argument("--vae-long-steps", type=int, default=250, help="steps on 17-frame clips")
-    ap.add_argument("--dit-steps", type=int, default=1200)
+    ap.add_argument("--dit-steps", type=int, default=6000)
     ap.add_argument("--clips", type=int, default=600, help="encoded clips the DiT trains on")
     ap.add_argument("--export-every", type=int, default=0,
-                    help="also export a model folder every N DiT steps (DIR/checkpoints)")
+                    help="also export a model folder every N DiT steps (DIR/checkpoints) and "
+                         "the training state (DIR/dit_train_state.pt)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the DiT from DIR/dit_train_state.pt")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encoder", default=os.path.join(HERE, "..", "build", "kinema_vae_encode"),
                     help="Kinema's kinema_vae_encode tool (built by make)")
@@ -500,7 +520,7 @@ def main():
         vae.load_state_dict(torch.load(os.path.join(args.out, "vae_train.pt")))
         export_vae(args.out, vae)
         dit, t5 = train_dit(args.out, args.dit_steps, args.encoder, clips=args.clips,
-                            export_every=args.export_every)
+                            export_every=args.export_every, resume=args.resume)
         export(args.out, dit, t5)
 
 
