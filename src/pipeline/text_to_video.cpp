@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -60,6 +61,13 @@ std::optional<T> manifest_field(const std::string& path, const nlohmann::json& o
                   : std::is_integral_v<T>          ? it->is_number_integer()
                                                    : it->is_number();
   if (!ok) fail(path, ": field '", key, "' must be ", want, ", found ", it->dump());
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    const bool fits = it->is_number_unsigned()
+                          ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                          : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
+    if (!fits) fail(path, ": field '", key, "' is out of range: ", it->dump());
+  }
   return it->get<T>();
 }
 

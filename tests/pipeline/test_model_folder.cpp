@@ -112,6 +112,8 @@ TEST_F(ModelFolder, ManifestErrorsNameTheFileAndField) {
       {R"({"defaults": {"frame": 17}})", {"unknown field 'defaults.frame'"}},
       {R"({"defaults": {"frames": 16}})", {"defaults.frames", "4n+1"}},
       {R"({"defaults": {"frames": 17.5}})", {"field 'frames'", "an integer"}},
+      {R"({"defaults": {"frames": 4294967313}})", {"field 'frames'", "out of range"}},
+      {R"({"defaults": {"steps": -9999999999}})", {"field 'steps'", "out of range"}},
       {R"({"defaults": {"width": 100, "height": 96}})", {"defaults.width/height", "16"}},
       {R"({"defaults": {"width": 128}})", {"width and height together"}},
       {R"({"defaults": {"steps": 0}})", {"defaults.steps", "1 to 1000"}},
