@@ -444,7 +444,6 @@ def export_checkpoint(out, dit, t5, step):
     export(folder, dit, t5)
     for name in ("vae.safetensors", "spiece.model"):
         shutil.copy(os.path.join(out, name), folder)
-    write_manifest(folder)
 
 
 def shipped(state):
