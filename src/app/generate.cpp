@@ -70,27 +70,25 @@ std::string bundled_model_folder() {
   return "";
 }
 
-int run_generate(const GenerateOptions& opts) {
+int run_generate(const GenerateOptions& o) {
   // Everything that can be checked without the model is checked first.
-  if (opts.prompt.empty()) fail("the prompt is empty");
-  if (opts.frames) check_frame_count(*opts.frames);
-  auto [width, height] = opts.size.empty() ? std::pair{0, 0} : parse_size(opts.size);
-  if (opts.sampler) sampler_from_name(*opts.sampler);
-  if (opts.steps && (*opts.steps < 1 || *opts.steps > 1000))
-    fail("--steps ", *opts.steps, ": expected 1 to 1000");
-  if (opts.fps && (*opts.fps < 1 || *opts.fps > 240))
-    fail("--fps ", *opts.fps, ": expected 1 to 240");
-  if (opts.shift && !(*opts.shift > 0)) fail("--shift ", *opts.shift, ": must be positive");
-  if (opts.precision != "bf16" && opts.precision != "f32")
-    fail("--precision '", opts.precision, "': expected bf16 or f32");
-  check_output(opts.output);
-  const ModelFiles files = model_files(opts);
+  if (o.prompt.empty()) fail("the prompt is empty");
+  if (o.frames) check_frame_count(*o.frames);
+  auto [width, height] = o.size.empty() ? std::pair{0, 0} : parse_size(o.size);
+  if (o.sampler) sampler_from_name(*o.sampler);
+  if (o.steps && (*o.steps < 1 || *o.steps > 1000))
+    fail("--steps ", *o.steps, ": expected 1 to 1000");
+  if (o.fps && (*o.fps < 1 || *o.fps > 240)) fail("--fps ", *o.fps, ": expected 1 to 240");
+  if (o.shift && !(*o.shift > 0)) fail("--shift ", *o.shift, ": must be positive");
+  if (o.precision != "bf16" && o.precision != "f32")
+    fail("--precision '", o.precision, "': expected bf16 or f32");
+  check_output(o.output);
+  const ModelFiles files = model_files(o);
 
   // The command line wins, then the model folder's defaults, then Wan2.1's.
-  GenerateOptions o = opts;
   const ModelDefaults& d = files.defaults;
   if (o.size.empty() && d.width) std::tie(width, height) = std::pair{*d.width, *d.height};
-  if (!o.negative) o.negative = d.negative_prompt;
+  const std::optional<std::string> negative = o.negative ? o.negative : d.negative_prompt;
   const int frames = o.frames.value_or(d.frames.value_or(kDefaultFrames));
   const int fps = o.fps.value_or(d.fps.value_or(kDefaultFps));
   const SamplerKind sampler = sampler_from_name(o.sampler.value_or(d.sampler.value_or("unipc")));
@@ -111,7 +109,7 @@ int run_generate(const GenerateOptions& opts) {
 
   GenerationParams p;
   p.prompt = o.prompt;
-  p.negative_prompt = o.negative;
+  p.negative_prompt = negative;
   p.width = width;
   p.height = height;
   p.frames = frames;
@@ -149,7 +147,7 @@ int run_generate(const GenerateOptions& opts) {
   rgb.width = int(video.dim(3));
   rgb.rgb = video_to_rgb8(video);
   MediaMetadata meta = {{"prompt", p.prompt},
-                        {"negative_prompt", o.negative ? *o.negative : "(Wan default)"},
+                        {"negative_prompt", negative ? *negative : "(Wan default)"},
                         {"seed", std::to_string(p.seed)},
                         {"steps", std::to_string(p.steps)},
                         {"sampler", std::string(sampler_name(sampler))},
