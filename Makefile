@@ -20,8 +20,11 @@ configure: deps
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The bundled demo model (models/demo) makes a 128x128, 17-frame video in seconds.
+DEMO_PROMPT ?= a red circle moves to the right on a black background
 run: build
-	$(BUILD)/kinema --help
+	$(BUILD)/kinema generate "$(DEMO_PROMPT)" --seed 7 -o demo.mp4
+	@echo "demo.mp4 is ready. Try your own: $(BUILD)/kinema generate \"a blue square moves up\""
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
