@@ -14,7 +14,10 @@ double peak_rss_mib() {
 }
 
 Progress::Progress(ProgressStyle style, std::FILE* out)
-    : style_(style), out_(out), start_(Clock::now()), phase_start_(start_) {}
+    : Progress(style, out, isatty(fileno(out)) == 1) {}
+
+Progress::Progress(ProgressStyle style, std::FILE* out, bool terminal)
+    : style_(style), out_(out), start_(Clock::now()), phase_start_(start_), terminal_(terminal) {}
 
 namespace {
 
@@ -42,16 +45,19 @@ void Progress::end_line() {
 void Progress::phase(std::string_view name, int total) {
   phase_ = std::string(name);
   phase_start_ = Clock::now();
+  last_tenth_ = -1;
   if (style_ == ProgressStyle::Json) {
     nlohmann::json j = {{"event", "phase"},
                         {"phase", phase_},
                         {"total", total},
                         {"elapsed_s", seconds(phase_start_ - start_)}};
     std::fprintf(out_, "%s\n", j.dump().c_str());
-  } else if (style_ == ProgressStyle::Bar) {
+  } else if (style_ == ProgressStyle::Bar && terminal_) {
     end_line();
     std::fprintf(out_, "%-12s", phase_.c_str());
     line_open_ = true;
+  } else if (style_ == ProgressStyle::Bar && total == 0) {
+    std::fprintf(out_, "%s\n", phase_.c_str());  // a phase without steps: its name alone
   }
   std::fflush(out_);
 }
@@ -69,9 +75,16 @@ void Progress::step(int done, int total) {
     const int filled = total ? done * kWidth / total : kWidth;
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(out_, "\r%-12s [%s] %d/%d  %.2f s/step  ETA %s ", phase_.c_str(), bar.c_str(),
-                 done, total, per_step, clock_text(eta).c_str());
-    line_open_ = true;
+    const int tenth = done * 10 / total;
+    if (terminal_) {
+      std::fprintf(out_, "\r%-12s [%s] %d/%d  %.2f s/step  ETA %s ", phase_.c_str(),
+                   bar.c_str(), done, total, per_step, clock_text(eta).c_str());
+      line_open_ = true;
+    } else if (tenth > last_tenth_ || done == total) {
+      std::fprintf(out_, "%-12s [%s] %d/%d  %.2f s/step  ETA %s\n", phase_.c_str(), bar.c_str(),
+                   done, total, per_step, clock_text(eta).c_str());
+      last_tenth_ = tenth;
+    }
   }
   std::fflush(out_);
 }

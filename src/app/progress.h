@@ -1,6 +1,7 @@
 // Progress on stderr for the CLI: the phase, a bar with step i/N, seconds per step and ETA, and at
 // the end total time and peak memory. Also a machine-readable form (one JSON object per line)
-// and a quiet one.
+// and a quiet one. On a terminal the bar is redrawn in place; elsewhere (a log file, a pipe) each
+// phase prints whole lines: one at every tenth of its steps, and one at the end.
 #pragma once
 
 #include <chrono>
@@ -17,7 +18,9 @@ double peak_rss_mib();
 
 class Progress {
  public:
+  // `terminal`: whether `out` redraws lines in place (default: isatty on it).
   Progress(ProgressStyle style, std::FILE* out);
+  Progress(ProgressStyle style, std::FILE* out, bool terminal);
   ~Progress() { end_line(); }  // an error message after an open bar starts on its own line
 
   // A phase starts: "load", "encode text", "denoise", "decode", "write".
@@ -37,7 +40,9 @@ class Progress {
   std::FILE* out_;
   std::string phase_;
   Clock::time_point start_, phase_start_;
+  bool terminal_;
   bool line_open_ = false;
+  int last_tenth_ = -1;  // off a terminal: the last tenth of the phase's steps printed
 };
 
 }  // namespace kinema::app

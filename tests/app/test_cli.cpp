@@ -228,6 +228,17 @@ TEST_F(CliTest, DefaultsToTheBundledDemoModel) {
   Result r = run("generate \"a blue square moves up\" --seed 5 -o " + (dir_ / "demo.mp4").string());
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("kinema-demo-shapes"), std::string::npos) << r.output;
+  // Off a terminal (here a pipe) the progress is whole lines: no carriage returns, a line at each
+  // tenth of the steps and one at the end.
+  EXPECT_EQ(r.output.find('\r'), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("denoise      [##############################] 20/20"), std::string::npos)
+      << r.output;
+  size_t denoise_lines = 0;
+  for (size_t at = r.output.find("\ndenoise "); at != std::string::npos;
+       at = r.output.find("\ndenoise ", at + 1))
+    ++denoise_lines;
+  EXPECT_GE(denoise_lines, 10u) << r.output;
+  EXPECT_LE(denoise_lines, 11u) << r.output;
   nlohmann::json probe = ffprobe(dir_ / "demo.mp4");
   const auto& v = probe["streams"][0];
   EXPECT_EQ(v["width"], 128);
