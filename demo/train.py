@@ -33,6 +33,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
+import safetensors_reader  # noqa: E402
 import synthetic  # noqa: E402
 from umt5 import T5Config, random_t5  # noqa: E402
 from wan_dit import DiTConfig, WanDiT, rope_frequencies, sinusoidal_embedding  # noqa: E402
@@ -227,12 +229,18 @@ def frozen_t5():
     return t5
 
 
+def caption_ids(spiece, captions):
+    """Token ids (+ the end token 1) of each caption, one spm_encode run for all of them."""
+    lines = subprocess.run(["spm_encode", f"--model={spiece}", "--output_format=id"],
+                           input="\n".join(captions) + "\n", capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    return [torch.tensor([int(p) for p in line.split()][:511] + [1])
+            for line in lines[:len(captions)]]
+
+
 def encode_caption(t5, spiece, text):
-    pieces = subprocess.run(["spm_encode", f"--model={spiece}", "--output_format=id"], input=text,
-                            capture_output=True, text=True, check=True).stdout.split()
-    ids = torch.tensor([int(p) for p in pieces][:511] + [1])
     with torch.no_grad():
-        return t5(ids).to(torch.bfloat16).float()
+        return t5(caption_ids(spiece, [text])[0]).to(torch.bfloat16).float()
 
 
 def object_mask(clip, background):
@@ -474,19 +482,9 @@ def train_dit(out, steps, encoder, lr=1e-3, batch=16, shift=3.0, uncond_rate=0.1
     return dit, t5
 
 
-def caption_ids(spiece, captions):
-    """Token ids (+ the end token 1) of each caption, as encode_caption makes them."""
-    lines = subprocess.run(["spm_encode", f"--model={spiece}", "--output_format=id"],
-                           input="\n".join(captions) + "\n", capture_output=True, text=True,
-                           check=True).stdout.split("\n")
-    return [torch.tensor([int(p) for p in line.split()][:511] + [1]) for line in lines[:len(captions)]]
-
-
 def load_shipped(module, path):
     """Loads a safetensors file this recipe exported (bf16 matrices) into `module` as f32."""
-    sys.path.insert(0, os.path.join(HERE, "..", "scripts"))
-    from safetensors_reader import load
-    module.load_state_dict({k: v.float() for k, v in load(path).items()})
+    module.load_state_dict({k: v.float() for k, v in safetensors_reader.load(path).items()})
 
 
 def train_text(out, steps, lr=2e-4, batch=16, shift=3.0, uncond_rate=0.1, clips=1200,
