@@ -8,10 +8,11 @@ of synthetic.py. Runs on the CPU with Debian's python3-torch (use /usr/bin/pytho
   train.py vae-time --out DIR    VAE stage 2: 9-frame clips, for the temporal cache (vae_stage2.pt)
   train.py vae-long --out DIR    VAE stage 3: whole 17-frame clips (vae_train.pt)
   train.py dit --out DIR         exports the VAE, encodes the training clips with it, trains the
-                                 DiT against a frozen random umT5, exports DiT and umT5
-  train.py text --out DIR        experimental, not in `all` and not in the shipped model yet:
-                                 fine-tunes the umT5 and the DiT together (from
-                                 DIR/dit.safetensors) so that direction phrases are told apart
+                                 DiT against a frozen random umT5, exports DiT and umT5 (and
+                                 keeps this DiT as DIR/dit_stage.safetensors)
+  train.py text --out DIR        fine-tunes the umT5 and the DiT together, from
+                                 DIR/dit_stage.safetensors and the random umT5, so that
+                                 direction phrases are told apart; exports DiT and umT5
   train.py all --out DIR         all of them in order
 
 Everything is seeded and the hyper-parameters are the defaults below; the model card
@@ -487,25 +488,30 @@ def load_shipped(module, path):
     module.load_state_dict({k: v.float() for k, v in safetensors_reader.load(path).items()})
 
 
-def train_text(out, steps, lr=2e-4, batch=16, shift=3.0, uncond_rate=0.1, clips=1200,
+def train_text(out, steps, lr=2e-4, t5_lr=1e-3, batch=16, shift=3.0, uncond_rate=0.1, clips=1200,
                fg_weight=5.0):
-    """Fine-tunes the text encoder and the DiT together, from the exported DiT (DIR/dit.safetensors)
-    and the random umT5: with a frozen random encoder the DiT hardly tells "moves right" from
-    "moves up and to the right". The encoder runs as Kinema runs it (bf16 rounding at every step
-    of umT5's reference, gradients straight through the roundings). Constant learning rate."""
+    """Fine-tunes the text encoder and the DiT together, from the DiT stage's result
+    (DIR/dit_stage.safetensors) and the random umT5: with a frozen random encoder the DiT often
+    draws "moves down" as "moves down and to the left". The encoder runs as Kinema runs it (bf16
+    rounding at every step of umT5's reference, gradients straight through the roundings). AdamW
+    with warm-up and cosine decay; the small random encoder learns at a higher rate than the
+    trained DiT."""
     torch.manual_seed(6)
     rng = np.random.default_rng(6)
     t5 = frozen_t5()
     spiece = os.path.join(out, "spiece.model")
     data = torch.load(os.path.join(out, "latents.pt"))
     dit = WanDiT(DIT_CONFIG)
-    load_shipped(dit, os.path.join(out, "dit.safetensors"))
+    load_shipped(dit, os.path.join(out, "dit_stage.safetensors"))
     ids = caption_ids(spiece, data["captions"][:clips] + [""])
     empty_ids = ids[-1]
     latents = torch.stack(data["latents"][:clips])
     masks = torch.stack(data["masks"][:clips])
-    opt = torch.optim.AdamW(list(dit.parameters()) + list(t5.parameters()), lr=lr,
-                            weight_decay=0.01)
+    params = list(dit.parameters()) + list(t5.parameters())
+    opt = torch.optim.AdamW([{"params": list(dit.parameters()), "lr": lr},
+                             {"params": list(t5.parameters()), "lr": t5_lr}], weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * (0.05 + 0.475 * (1 + np.cos(np.pi * s / steps))))
     avg = 0.0
     for step in range(steps):
         idx = rng.integers(len(latents), size=batch)
@@ -517,8 +523,9 @@ def train_text(out, steps, lr=2e-4, batch=16, shift=3.0, uncond_rate=0.1, clips=
                                   fg_weight)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(dit.parameters()) + list(t5.parameters()), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        sched.step()
         avg = loss.item() if step == 0 else 0.98 * avg + 0.02 * loss.item()
         if step % 50 == 0 or step == steps - 1:
             log(f"text step {step}/{steps}: loss {avg:.4f} (running mean)")
@@ -585,7 +592,7 @@ def main():
     ap.add_argument("--vae-time-steps", type=int, default=450, help="steps on 9-frame clips")
     ap.add_argument("--vae-long-steps", type=int, default=250, help="steps on 17-frame clips")
     ap.add_argument("--dit-steps", type=int, default=8000)
-    ap.add_argument("--text-steps", type=int, default=1000,
+    ap.add_argument("--text-steps", type=int, default=4000,
                     help="steps of the text encoder and DiT fine-tune")
     ap.add_argument("--clips", type=int, default=1200, help="encoded clips the DiT trains on")
     ap.add_argument("--export-every", type=int, default=0,
@@ -615,7 +622,9 @@ def main():
         dit, t5 = train_dit(args.out, args.dit_steps, args.encoder, clips=args.clips,
                             export_every=args.export_every, resume=args.resume)
         export(args.out, dit, t5)
-    if args.stage == "text":
+        shutil.copy(os.path.join(args.out, "dit.safetensors"),
+                    os.path.join(args.out, "dit_stage.safetensors"))
+    if args.stage in ("text", "all"):
         dit, t5 = train_text(args.out, args.text_steps, clips=args.clips)
         export(args.out, dit, t5)
 
