@@ -529,7 +529,7 @@ def train_text(out, steps, lr=2e-4, t5_lr=1e-3, batch=16, shift=3.0, uncond_rate
         avg = loss.item() if step == 0 else 0.98 * avg + 0.02 * loss.item()
         if step % 50 == 0 or step == steps - 1:
             log(f"text step {step}/{steps}: loss {avg:.4f} (running mean)")
-        if step % 500 == 499:
+        if (step + 1) % 500 == 0 and step + 1 < steps:
             export_checkpoint(out, dit, t5, step + 1, prefix="text-step")
     return dit, t5
 
