@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "app/commands.h"
 #include "models/umt5/t5_config.h"
@@ -35,28 +36,55 @@ std::string dtype_text(const Summary& s) {
   return out;
 }
 
-double gib(double bytes) { return bytes / double(1ull << 30); }
+// A size in the unit that keeps it readable: "4.6 MiB", "2.50 GiB".
+std::string size_text(double bytes) {
+  char buf[32];
+  if (bytes < double(1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1ull << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1ull << 30));
+  return buf;
+}
 
-// Which component a file holds, and its description; empty when none fits.
-std::string describe(const WeightFile& file, WanDiTConfig* dit) {
+// A parameter count the same way: "2.37 M parameters", "1.42 B parameters".
+std::string count_text(uint64_t n) {
+  char buf[40];
+  if (n < 1000000000ull)
+    std::snprintf(buf, sizeof buf, "%.2f M parameters", double(n) / 1e6);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f B parameters", double(n) / 1e9);
+  return buf;
+}
+
+// Which component a file holds: a description (empty when none fits) and the configs that the
+// memory estimate needs.
+struct Described {
+  std::string what;
+  std::optional<WanDiTConfig> dit;
+  std::optional<WanVAEConfig> vae;
+};
+
+Described describe(const WeightFile& file) {
   try {
-    *dit = resolve_wan_dit_config(file, true);
-    return str_cat("Wan DiT ", dit->name, " (dim ", dit->dim, ", ", dit->num_layers, " layers, ",
-                   dit->num_heads, " heads)");
+    WanDiTConfig d = resolve_wan_dit_config(file, true);
+    return {str_cat("Wan DiT ", d.name, " (dim ", d.dim, ", ", d.num_layers, " layers, ",
+                    d.num_heads, " heads)"),
+            d, std::nullopt};
   } catch (const Error&) {
   }
   try {
     WanVAEConfig v = resolve_wan_vae_config(file, true);
-    return str_cat("Wan VAE (base width ", v.base_dim, ", z ", v.z_dim, ")");
+    return {str_cat("Wan VAE (base width ", v.base_dim, ", z ", v.z_dim, ")"), std::nullopt, v};
   } catch (const Error&) {
   }
   try {
     UMT5Config t = resolve_umt5_config(file, true);
-    return str_cat("umT5 encoder (dim ", t.dim, ", ", t.num_layers, " layers, vocab ", t.vocab,
-                   ")");
+    return {
+        str_cat("umT5 encoder (dim ", t.dim, ", ", t.num_layers, " layers, vocab ", t.vocab, ")"),
+        std::nullopt, std::nullopt};
   } catch (const Error&) {
   }
-  return "";
+  return {};
 }
 
 }  // namespace
@@ -91,26 +119,24 @@ int run_info(const InfoOptions& o) {
     components = {{"file", o.path}};
   }
   uint64_t weight_bytes = 0;
-  WanDiTConfig dit;
-  bool have_dit = false;
+  std::optional<WanDiTConfig> dit;
+  WanVAEConfig vae;  // Wan2.1's unless the folder's VAE says otherwise
   for (const auto& [role, path] : components) {
     auto file = WeightFile::open(path);
     Summary s = summarize(*file);
-    WanDiTConfig c;
-    std::string what = describe(*file, &c);
-    if (what.rfind("Wan DiT", 0) == 0) {
-      dit = c;
-      have_dit = true;
-    }
+    Described d = describe(*file);
+    if (d.dit) dit = d.dit;
+    if (d.vae) vae = *d.vae;
     weight_bytes += s.bytes;
     std::printf("%-13s %s\n", (role + ":").c_str(), path.c_str());
-    std::printf("  holds       %s\n", what.empty() ? "no recognised Kinema model" : what.c_str());
-    std::printf("  format      %s, %zu tensors, %.3f B parameters, %.2f GiB\n",
-                std::string(file->format()).c_str(), file->tensors().size(), double(s.params) / 1e9,
-                gib(double(s.bytes)));
+    std::printf("  holds       %s\n",
+                d.what.empty() ? "no recognised Kinema model" : d.what.c_str());
+    std::printf("  format      %s, %zu tensors, %s, %s\n", std::string(file->format()).c_str(),
+                file->tensors().size(), count_text(s.params).c_str(),
+                size_text(double(s.bytes)).c_str());
     std::printf("  dtypes      %s\n", dtype_text(s).c_str());
   }
-  if (have_dit) {
+  if (dit) {
     auto [w, h] = o.size           ? parse_size(*o.size)
                   : defaults.width ? std::pair{*defaults.width, *defaults.height}
                                    : std::pair{832, 480};
@@ -118,14 +144,16 @@ int run_info(const InfoOptions& o) {
     check_frame_count(frames);
     const double tokens = double((frames - 1) / 4 + 1) * (h / 16) * (w / 16);
     // bf16 activations of one block (q, k, v, attention, FFN hidden, f32 residual and norms).
-    const double act = tokens * (12.0 * dit.dim + 2.0 * dit.ffn_dim) * 2.0 +
-                       512.0 * dit.dim * 2 * 2 * dit.num_layers * 2;  // cached text K/V, 2 prompts
-    // VAE decode: the widest chunk (4 frames at full resolution, 96 channels, a few live copies).
-    const double vae = 4.0 * h * w * 96 * 4 * 4;
+    const double act = tokens * (12.0 * dit->dim + 2.0 * dit->ffn_dim) * 2.0 +
+                       512.0 * dit->dim * 2 * 2 * dit->num_layers * 2;  // text K/V, 2 prompts
+    // VAE decode: the widest chunk (4 frames at full resolution, the decoder's last width, a few
+    // live copies).
+    const double decode = 4.0 * h * w * vae.base_dim * 4 * 4;
     std::printf(
-        "estimate      %dx%d, %d frames (%.0f tokens): weights %.2f GiB mapped, "
-        "activations ~%.2f GiB, VAE decode ~%.2f GiB\n",
-        w, h, frames, tokens, gib(double(weight_bytes)), gib(act), gib(vae));
+        "estimate      %dx%d, %d frames (%.0f tokens): weights %s mapped, "
+        "activations ~%s, VAE decode ~%s\n",
+        w, h, frames, tokens, size_text(double(weight_bytes)).c_str(), size_text(act).c_str(),
+        size_text(decode).c_str());
   }
   return 0;
 }

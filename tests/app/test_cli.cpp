@@ -119,6 +119,9 @@ TEST_F(CliTest, InfoDescribesAModel) {
   EXPECT_NE(r.output.find("Wan DiT"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("safetensors"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("estimate"), std::string::npos) << r.output;
+  // A small model's counts in units that show them (not "0.000 B parameters, 0.00 GiB").
+  EXPECT_NE(r.output.find(" M parameters, "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" MiB"), std::string::npos) << r.output;
 }
 
 nlohmann::json ffprobe(const fs::path& file) {
