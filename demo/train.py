@@ -220,9 +220,10 @@ def standardise_latent(vae, rng, clips=32):
     log(f"latent standardised: channel std was {s.min():.3f}..{s.max():.3f}")
 
 
-def frozen_t5():
-    """The frozen random text encoder, its weights rounded to bf16 as they ship, so the caption
-    features the DiT trains on are the ones Kinema computes."""
+def random_umt5():
+    """The random text encoder (seed 2), its weights rounded to bf16 as they ship, so the caption
+    features the DiT trains on are the ones Kinema computes. The dit stage keeps it frozen; the
+    text stage trains it from here."""
     t5 = random_t5(T5_CONFIG, 2)
     with torch.no_grad():
         for p in t5.parameters():
@@ -433,7 +434,7 @@ def train_dit(out, steps, encoder, lr=1e-3, batch=16, shift=3.0, uncond_rate=0.1
     plain MSE the background dominates and the object's colour and motion come too late."""
     torch.manual_seed(3)
     rng = np.random.default_rng(3)
-    t5 = frozen_t5()
+    t5 = random_umt5()
     spiece = os.path.join(out, "spiece.model")
     data = latent_dataset(out, encoder, t5, clips)
     dit = WanDiT(DIT_CONFIG)
@@ -498,7 +499,7 @@ def train_text(out, steps, lr=2e-4, t5_lr=1e-3, batch=16, shift=3.0, uncond_rate
     trained DiT."""
     torch.manual_seed(6)
     rng = np.random.default_rng(6)
-    t5 = frozen_t5()
+    t5 = random_umt5()
     spiece = os.path.join(out, "spiece.model")
     data = torch.load(os.path.join(out, "latents.pt"))
     dit = WanDiT(DIT_CONFIG)
@@ -507,9 +508,10 @@ def train_text(out, steps, lr=2e-4, t5_lr=1e-3, batch=16, shift=3.0, uncond_rate
     empty_ids = ids[-1]
     latents = torch.stack(data["latents"][:clips])
     masks = torch.stack(data["masks"][:clips])
-    params = list(dit.parameters()) + list(t5.parameters())
-    opt = torch.optim.AdamW([{"params": list(dit.parameters()), "lr": lr},
-                             {"params": list(t5.parameters()), "lr": t5_lr}], weight_decay=0.01)
+    dit_params, t5_params = list(dit.parameters()), list(t5.parameters())
+    params = dit_params + t5_params
+    opt = torch.optim.AdamW([{"params": dit_params, "lr": lr}, {"params": t5_params, "lr": t5_lr}],
+                            weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * (0.05 + 0.475 * (1 + np.cos(np.pi * s / steps))))
     avg = 0.0
