@@ -594,7 +594,7 @@ def main():
     ap.add_argument("--vae-time-steps", type=int, default=450, help="steps on 9-frame clips")
     ap.add_argument("--vae-long-steps", type=int, default=250, help="steps on 17-frame clips")
     ap.add_argument("--dit-steps", type=int, default=8000)
-    ap.add_argument("--text-steps", type=int, default=4000,
+    ap.add_argument("--text-steps", type=int, default=8000,
                     help="steps of the text encoder and DiT fine-tune")
     ap.add_argument("--clips", type=int, default=1200, help="encoded clips the DiT trains on")
     ap.add_argument("--export-every", type=int, default=0,
