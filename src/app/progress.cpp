@@ -72,17 +72,17 @@ void Progress::step(int done, int total) {
     std::fprintf(out_, "%s\n", j.dump().c_str());
   } else if (style_ == ProgressStyle::Bar && total > 0) {
     constexpr int kWidth = 30;
-    const int filled = total ? done * kWidth / total : kWidth;
-    std::string bar(size_t(filled), '#');
+    std::string bar(size_t(done * kWidth / total), '#');
     bar.resize(kWidth, '.');
+    char line[256];
+    std::snprintf(line, sizeof line, "%-12s [%s] %d/%d  %.2f s/step  ETA %s", phase_.c_str(),
+                  bar.c_str(), done, total, per_step, clock_text(eta).c_str());
     const int tenth = done * 10 / total;
     if (terminal_) {
-      std::fprintf(out_, "\r%-12s [%s] %d/%d  %.2f s/step  ETA %s ", phase_.c_str(),
-                   bar.c_str(), done, total, per_step, clock_text(eta).c_str());
+      std::fprintf(out_, "\r%s ", line);  // redrawn in place
       line_open_ = true;
-    } else if (tenth > last_tenth_ || done == total) {
-      std::fprintf(out_, "%-12s [%s] %d/%d  %.2f s/step  ETA %s\n", phase_.c_str(), bar.c_str(),
-                   done, total, per_step, clock_text(eta).c_str());
+    } else if (tenth > last_tenth_) {  // the last step is tenth 10, always printed
+      std::fprintf(out_, "%s\n", line);
       last_tenth_ = tenth;
     }
   }
