@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev        # safetensors headers, configs
   libsentencepiece-dev sentencepiece  # umT5 tokenizer (and spm_train for tests and the demo model)
   libcli11-dev              # the kinema command line
+  libssl-dev                # SHA-256 of the inputs recorded in a video's metadata (libcrypto)
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev  # MP4 (H.264 via libx264)
   libwebp-dev libpng-dev    # animated WebP, PNG frames
   ffmpeg                    # ffprobe, for the end-to-end tests of video files

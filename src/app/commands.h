@@ -1,41 +1,32 @@
 // The kinema subcommands, each a function of its parsed options (main.cpp parses with CLI11).
+// The CLI is a thin adapter: generation options become a GenerationRequest, which the pipeline's
+// resolve() checks and completes (pipeline/request.h).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace kinema::app {
 
-// "832x480" -> (832, 480), checked (multiples of 16); throws naming the text otherwise.
-std::pair<int, int> parse_size(const std::string& text);
+// The command line's spelling of a request field, for messages ("negative_prompt" is given as
+// --negative).
+std::string flag_of(const std::string& field);
 
-// Unset options take the model folder's defaults (kinema.json), else the Wan2.1 ones below.
 struct GenerateOptions {
-  std::string prompt;
-  std::optional<std::string> negative;  // unset: the model's, else Wan's default
-  std::string size;                     // "WxH"; empty: the model's default
-  std::optional<int> frames, fps, steps;
-  std::optional<float> guidance;
-  std::optional<double> shift;
-  std::optional<std::string> sampler;
-  std::optional<uint64_t> seed;
+  // Request fields as typed on the command line: (field, text) in order, parsed by the pipeline
+  // (set_request_field) so that every interface checks them the same way.
+  std::vector<std::pair<std::string, std::string>> fields;
   int threads = 0;
   std::string model, dit, t5, vae, tokenizer;
   std::string output = "kinema.mp4";
   bool quiet = false;
   std::string progress = "bar";  // bar | json
-  std::string precision = "bf16";
-  std::string noise;  // injected noise file (parity runs)
   bool pack_weights = false, allow_custom = false;
 };
 int run_generate(const GenerateOptions& options);
-
-// The Wan2.1 defaults used when neither the command line nor the model folder gives a value.
-inline constexpr int kDefaultFrames = 81, kDefaultFps = 16, kDefaultSteps = 50;
-inline constexpr float kDefaultGuidance = 5.0f;
-inline constexpr double kDefaultShift = 5.0;
 
 // The demo model that ships with Kinema (models/demo), used when no model is given: next to an
 // installed binary (../share/kinema/models/demo), else in the source tree it was built from.
@@ -44,8 +35,8 @@ std::string bundled_model_folder();
 
 struct InfoOptions {
   std::string path;
-  std::optional<std::string> size;  // unset: the folder's default, else 832x480
-  std::optional<int> frames;        // unset: the folder's default, else 81
+  std::optional<std::string> size;  // unset: the folder's default, else the model's
+  std::optional<std::string> frames;
 };
 int run_info(const InfoOptions& options);
 

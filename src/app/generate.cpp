@@ -1,13 +1,22 @@
+// `kinema generate`: the request from the command line, the model, resolve(), generation, and
+// the frames streamed into the output file. Signals (SIGINT, SIGTERM, SIGHUP) stop the run at
+// the next step or frame and remove the temporary file; a second signal stops it at once.
+#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <memory>
+#include <thread>
 
 #include "app/commands.h"
 #include "app/progress.h"
+#include "core/memory.h"
 #include "media/video_file.h"
-#include "pipeline/noise.h"
+#include "pipeline/request.h"
 #include "pipeline/text_to_video.h"
 
 namespace kinema::app {
@@ -15,19 +24,56 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_interrupt(int) { g_interrupted = true; }
+// Signal state: what the handler may touch (a flag, and a fixed buffer with the temporary file's
+// name for the second signal, which exits at once).
+volatile std::sig_atomic_t g_signal = 0;
+char g_temporary[4096] = {};
 
-// Fails early (before loading gigabytes) when the output cannot be written.
-void check_output(const std::string& path) {
-  output_format(path);
-  fs::path parent = fs::path(path).parent_path();
-  if (parent.empty()) parent = ".";
-  std::error_code ec;
-  if (!fs::is_directory(parent, ec))
-    fail(path, ": cannot write here: folder '", parent.string(), "' does not exist");
-  if (::access(parent.c_str(), W_OK) != 0)
-    fail(path, ": cannot write here: folder '", parent.string(), "' is not writable");
+extern "C" void on_signal(int sig) {
+  if (g_signal != 0) {
+    if (g_temporary[0] != '\0') ::unlink(g_temporary);  // async-signal-safe
+    ::_exit(128 + sig);
+  }
+  g_signal = sig;
+}
+
+// Installs the handler for the whole run and restores the previous ones after it.
+class SignalScope {
+ public:
+  SignalScope() {
+    g_signal = 0;
+    g_temporary[0] = '\0';
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &action, &saved_[i]);
+  }
+  ~SignalScope() {
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &saved_[i], nullptr);
+    g_temporary[0] = '\0';
+  }
+  static void set_temporary(const std::string& path) {
+    g_temporary[0] = '\0';
+    if (path.size() < sizeof(g_temporary)) std::memcpy(g_temporary, path.c_str(), path.size() + 1);
+  }
+  static int received() { return g_signal; }
+
+ private:
+  static constexpr std::array<int, 3> kSignals = {SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> saved_{};
+};
+
+std::string signal_name(int sig) {
+  return sig == SIGINT    ? "SIGINT"
+         : sig == SIGTERM ? "SIGTERM"
+         : sig == SIGHUP  ? "SIGHUP"
+                          : "a signal";
+}
+
+// Tests hold the write phase open with this (milliseconds per frame written).
+int test_write_delay_ms() {
+  const char* v = std::getenv("KINEMA_TEST_WRITE_DELAY_MS");
+  return v ? std::atoi(v) : 0;
 }
 
 ModelFiles model_files(const GenerateOptions& o) {
@@ -40,10 +86,7 @@ ModelFiles model_files(const GenerateOptions& o) {
   } else if (separate) {
     if (o.dit.empty() || o.t5.empty() || o.vae.empty() || o.tokenizer.empty())
       fail("with separate files, all of --dit, --t5, --vae and --tokenizer are needed");
-    files.dit = o.dit;
-    files.t5 = o.t5;
-    files.vae = o.vae;
-    files.tokenizer = o.tokenizer;
+    files = separate_model_files(o.dit, o.t5, o.vae, o.tokenizer);
   } else {
     const std::string bundled = bundled_model_folder();
     if (bundled.empty())
@@ -57,7 +100,86 @@ ModelFiles model_files(const GenerateOptions& o) {
   return files;
 }
 
+// A RequestError in the command line's words: "--guidance nan: must be ...".
+[[noreturn]] void fail_as_flag(const RequestError& e) {
+  const std::string flag = flag_of(e.field());
+  if (e.value().empty()) fail(flag, e.field() == "prompt" ? " " : ": ", e.problem());
+  fail(flag, " ", e.value(), ": ", e.problem());
+}
+
+int generate_checked(const GenerateOptions& o, Progress& progress) {
+  // Everything that can be checked without the model is checked first.
+  GenerationRequest request;
+  for (const auto& [field, text] : o.fields) set_request_field(request, field, text);
+  check_request(request);
+  output_format(o.output);
+  const ModelFiles files = model_files(o);
+  // The output's folder, before anything heavy: the frame count may still change (it decides
+  // between a PNG file and a PNG folder), so it is checked again once resolved.
+  check_output_path(o.output, int(request.frames.value_or(files.defaults.frames.value_or(81))));
+
+  const ComputeContext ctx = ComputeContext::with_threads(o.threads);
+  progress.phase("load");
+  WanModels models(files);
+  const ModelDescription model = models.description();
+  const GenerationParams p = resolve(request, model, available_memory_bytes());
+  const OutputTarget target = check_output_path(o.output, p.frames);
+
+  progress.note("model", model.name);
+  progress.note("size", str_cat(p.width, "x", p.height, ", ", p.frames, " frames"));
+  if (p.seed)
+    progress.note("seed", std::to_string(*p.seed));
+  else
+    progress.note("noise", p.noise_file + " (sha256 " + p.noise_sha256 + ")");
+  if (target == OutputTarget::Replaces)
+    progress.note("output", o.output + " (replaces the existing " +
+                                (fs::is_directory(o.output) ? "empty folder)" : "file)"));
+
+  const MediaMetadata metadata = generation_metadata(p, model.name, KINEMA_VERSION);
+  std::unique_ptr<VideoWriter> writer;
+  const int delay_ms = test_write_delay_ms();
+  GenerationCallbacks cb;
+  cb.progress = [&](Phase phase, int step, int total) {
+    if (step == 0)
+      progress.phase(phase_name(phase), total);
+    else
+      progress.step(step, total);
+  };
+  cb.note = [&](std::string_view key, std::string_view value) { progress.note(key, value); };
+  cb.cancelled = [] { return SignalScope::received() != 0; };
+  // Frames go to the file as the VAE decodes them; the temporary file exists from the first
+  // frame on, and every exit path below removes it unless the writer finished.
+  cb.frames = [&](const Tensor& frames) {
+    if (!writer) {
+      writer =
+          std::make_unique<VideoWriter>(o.output, p.width, p.height, p.fps, p.frames, metadata);
+      SignalScope::set_temporary(writer->temporary_path());
+    }
+    const std::vector<uint8_t> rgb = video_to_rgb8(frames);
+    const size_t frame_bytes = size_t(p.width) * size_t(p.height) * 3;
+    for (int64_t i = 0; i < frames.dim(1); ++i) {
+      if (SignalScope::received() != 0) throw Cancelled();
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      writer->add(rgb.data() + size_t(i) * frame_bytes, 1);
+    }
+  };
+  generate(ctx, models, p, cb);
+  progress.phase("write");
+  if (SignalScope::received() != 0) throw Cancelled();
+  writer->finish();
+  SignalScope::set_temporary("");
+  progress.finish(o.output);
+  return 0;
+}
+
 }  // namespace
+
+std::string flag_of(const std::string& field) {
+  if (field == "negative_prompt") return "--negative";
+  if (field == "width" || field == "height") return "--size";
+  if (field == "prompt") return "the prompt";
+  return "--" + field;
+}
 
 std::string bundled_model_folder() {
   std::error_code ec;
@@ -71,93 +193,30 @@ std::string bundled_model_folder() {
 }
 
 int run_generate(const GenerateOptions& o) {
-  // Everything that can be checked without the model is checked first.
-  if (o.prompt.empty()) fail("the prompt is empty");
-  if (o.frames) check_frame_count(*o.frames);
-  auto [width, height] = o.size.empty() ? std::pair{0, 0} : parse_size(o.size);
-  if (o.sampler) sampler_from_name(*o.sampler);
-  if (o.steps && (*o.steps < 1 || *o.steps > 1000))
-    fail("--steps ", *o.steps, ": expected 1 to 1000");
-  if (o.fps && (*o.fps < 1 || *o.fps > 240)) fail("--fps ", *o.fps, ": expected 1 to 240");
-  if (o.shift && !(*o.shift > 0)) fail("--shift ", *o.shift, ": must be positive");
-  if (o.precision != "bf16" && o.precision != "f32")
-    fail("--precision '", o.precision, "': expected bf16 or f32");
-  check_output(o.output);
-  const ModelFiles files = model_files(o);
-
-  // The command line wins, then the model folder's defaults, then Wan2.1's.
-  const ModelDefaults& d = files.defaults;
-  if (o.size.empty() && d.width) std::tie(width, height) = std::pair{*d.width, *d.height};
-  const std::optional<std::string> negative = o.negative ? o.negative : d.negative_prompt;
-  const int frames = o.frames.value_or(d.frames.value_or(kDefaultFrames));
-  const int fps = o.fps.value_or(d.fps.value_or(kDefaultFps));
-  const SamplerKind sampler = sampler_from_name(o.sampler.value_or(d.sampler.value_or("unipc")));
-
   Progress progress(o.quiet                ? ProgressStyle::Quiet
                     : o.progress == "json" ? ProgressStyle::Json
                                            : ProgressStyle::Bar,
                     stderr);
-  const ComputeContext ctx = ComputeContext::with_threads(o.threads);
-  progress.phase("load");
-  WanModels models(files);
-  if (width == 0) {
-    // Wan2.1 defaults: 832x480 for 1.3B, 1280x720 for 14B.
-    const bool big = models.dit().config().dim >= 5120;
-    width = big ? 1280 : 832;
-    height = big ? 720 : 480;
+  SignalScope signals;
+  try {
+    return generate_checked(o, progress);
+  } catch (const Cancelled&) {
+    const int sig = SignalScope::received() ? SignalScope::received() : SIGINT;
+    const std::string message = "interrupted by " + signal_name(sig) + "; nothing was written";
+    progress.error(message);
+    std::fprintf(stderr, "kinema: %s\n", message.c_str());
+    return 128 + sig;
+  } catch (const RequestError& e) {
+    try {
+      fail_as_flag(e);
+    } catch (const Error& flagged) {
+      progress.error(flagged.what());
+      throw;
+    }
+  } catch (const std::exception& e) {
+    progress.error(e.what());
+    throw;
   }
-
-  GenerationParams p;
-  p.prompt = o.prompt;
-  p.negative_prompt = negative;
-  p.width = width;
-  p.height = height;
-  p.frames = frames;
-  p.steps = o.steps.value_or(d.steps.value_or(kDefaultSteps));
-  p.guidance = o.guidance.value_or(d.guidance.value_or(kDefaultGuidance));
-  p.shift = o.shift.value_or(d.shift.value_or(kDefaultShift));
-  p.sampler = sampler;
-  p.seed = o.seed ? *o.seed : random_seed();
-  p.precision = o.precision == "f32" ? DiTPrecision::F32 : DiTPrecision::BF16;
-  if (!o.noise.empty()) p.noise = read_noise_file(o.noise);
-  const std::string model_name =
-      files.name.empty() ? std::string(models.dit().config().name) : files.name;
-  progress.note("model", model_name);
-  progress.note("size", std::to_string(width) + "x" + std::to_string(height) + ", " +
-                            std::to_string(frames) + " frames");
-  progress.note("seed", std::to_string(p.seed));
-
-  GenerationCallbacks cb;
-  cb.progress = [&](Phase phase, int step, int total) {
-    if (step == 0)
-      progress.phase(phase_name(phase), total);
-    else
-      progress.step(step, total);
-  };
-  g_interrupted = false;
-  std::signal(SIGINT, on_interrupt);
-  cb.cancelled = [] { return g_interrupted.load(); };
-  Tensor video = generate(ctx, models, p, cb);
-  std::signal(SIGINT, SIG_DFL);
-
-  progress.phase("write");
-  RgbFrames rgb;
-  rgb.count = int(video.dim(1));
-  rgb.height = int(video.dim(2));
-  rgb.width = int(video.dim(3));
-  rgb.rgb = video_to_rgb8(video);
-  MediaMetadata meta = {{"prompt", p.prompt},
-                        {"negative_prompt", negative ? *negative : "(Wan default)"},
-                        {"seed", std::to_string(p.seed)},
-                        {"steps", std::to_string(p.steps)},
-                        {"sampler", std::string(sampler_name(sampler))},
-                        {"guidance", std::to_string(p.guidance)},
-                        {"shift", std::to_string(p.shift)},
-                        {"model", model_name},
-                        {"kinema_version", KINEMA_VERSION}};
-  write_frames(o.output, rgb, fps, meta);
-  progress.finish(o.output);
-  return 0;
 }
 
 }  // namespace kinema::app

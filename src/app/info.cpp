@@ -4,9 +4,13 @@
 #include <optional>
 
 #include "app/commands.h"
+#include "core/memory.h"
 #include "models/umt5/t5_config.h"
+#include "models/umt5/tokenizer.h"
 #include "models/wan/dit_config.h"
 #include "models/wan/vae_config.h"
+#include "pipeline/memory_estimate.h"
+#include "pipeline/request.h"
 #include "pipeline/text_to_video.h"
 
 namespace kinema::app {
@@ -64,13 +68,19 @@ struct Described {
   std::optional<WanVAEConfig> vae;
 };
 
-Described describe(const WeightFile& file) {
+Described describe(const WeightFile& file, const std::vector<StatedDiTConfig>& stated) {
   try {
-    WanDiTConfig d = resolve_wan_dit_config(file, true);
+    WanDiTConfig d = resolve_wan_dit_config(file, true, stated);
     return {str_cat("Wan DiT ", d.name, " (dim ", d.dim, ", ", d.num_layers, " layers, ",
                     d.num_heads, " heads)"),
             d, std::nullopt};
-  } catch (const Error&) {
+  } catch (const Error& e) {
+    // A DiT whose configuration cannot be settled says why.
+    for (const TensorInfo& t : file.tensors())
+      if (t.name.size() >= 22 &&
+          t.name.compare(t.name.size() - 22, 22, "patch_embedding.weight") == 0)
+        return {str_cat("a Wan DiT that cannot run as it is: ", e.what()), std::nullopt,
+                std::nullopt};
   }
   try {
     WanVAEConfig v = resolve_wan_vae_config(file, true);
@@ -87,19 +97,28 @@ Described describe(const WeightFile& file) {
   return {};
 }
 
+// Whether `path` is a sentencepiece model: "sentencepiece tokenizer (N pieces)".
+std::string describe_tokenizer(const std::string& path) {
+  try {
+    auto tokenizer = Tokenizer::load(path);
+    return str_cat("sentencepiece tokenizer (", tokenizer->vocab_size(), " pieces)");
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 }  // namespace
 
 int run_info(const InfoOptions& o) {
   std::vector<std::pair<std::string, std::string>> components;  // role, path
   std::error_code ec;
-  ModelDefaults defaults;
+  ModelFiles files;
   if (fs::is_directory(o.path, ec)) {
-    ModelFiles f = resolve_model_folder(o.path);
-    components = {{"dit", f.dit}, {"text encoder", f.t5}, {"vae", f.vae}};
-    std::printf("%s: Wan model folder (tokenizer %s)\n", o.path.c_str(), f.tokenizer.c_str());
-    if (!f.name.empty()) std::printf("name          %s (kinema.json)\n", f.name.c_str());
-    defaults = f.defaults;
-    const ModelDefaults& d = defaults;
+    files = resolve_model_folder(o.path);
+    components = {{"dit", files.dit}, {"text encoder", files.t5}, {"vae", files.vae}};
+    std::printf("%s: Wan model folder (tokenizer %s)\n", o.path.c_str(), files.tokenizer.c_str());
+    if (!files.name.empty()) std::printf("name          %s (kinema.json)\n", files.name.c_str());
+    const ModelDefaults& d = files.defaults;
     if (d.width || d.frames || d.steps || d.guidance || d.shift || d.sampler || d.fps ||
         d.negative_prompt) {
       std::string text;
@@ -115,7 +134,14 @@ int run_info(const InfoOptions& o) {
         add(d.negative_prompt->empty() ? "no negative prompt" : "own negative prompt");
       std::printf("defaults      %s\n", text.c_str());
     }
+  } else if (!fs::exists(o.path, ec)) {
+    fail(printable(o.path), ": no such file or folder");
   } else {
+    const std::string tokenizer = describe_tokenizer(o.path);
+    if (!tokenizer.empty()) {
+      std::printf("%s: %s\n", o.path.c_str(), tokenizer.c_str());
+      return 0;
+    }
     components = {{"file", o.path}};
   }
   uint64_t weight_bytes = 0;
@@ -124,10 +150,10 @@ int run_info(const InfoOptions& o) {
   for (const auto& [role, path] : components) {
     auto file = WeightFile::open(path);
     Summary s = summarize(*file);
-    Described d = describe(*file);
+    Described d = describe(*file, files.dit_statements);
     if (d.dit) dit = d.dit;
     if (d.vae) vae = *d.vae;
-    weight_bytes += s.bytes;
+    if (role != "text encoder") weight_bytes += s.bytes;
     std::printf("%-13s %s\n", (role + ":").c_str(), path.c_str());
     std::printf("  holds       %s\n",
                 d.what.empty() ? "no recognised Kinema model" : d.what.c_str());
@@ -137,23 +163,34 @@ int run_info(const InfoOptions& o) {
     std::printf("  dtypes      %s\n", dtype_text(s).c_str());
   }
   if (dit) {
-    auto [w, h] = o.size           ? parse_size(*o.size)
-                  : defaults.width ? std::pair{*defaults.width, *defaults.height}
-                                   : std::pair{832, 480};
-    const int frames = o.frames.value_or(defaults.frames.value_or(81));
-    check_frame_count(frames);
-    const double tokens = double((frames - 1) / 4 + 1) * (h / 16) * (w / 16);
-    // bf16 activations of one block (q, k, v, attention, FFN hidden, f32 residual and norms).
-    const double act = tokens * (12.0 * dit->dim + 2.0 * dit->ffn_dim) * 2.0 +
-                       512.0 * dit->dim * 2 * 2 * dit->num_layers * 2;  // text K/V, 2 prompts
-    // VAE decode: the widest chunk (4 frames at full resolution, the decoder's last width, a few
-    // live copies).
-    const double decode = 4.0 * h * w * vae.base_dim * 4 * 4;
+    GenerationRequest request;
+    request.prompt = "-";
+    try {
+      if (o.size) set_request_field(request, "size", *o.size);
+      if (o.frames) set_request_field(request, "frames", *o.frames);
+      check_request(request);
+    } catch (const RequestError& e) {
+      fail("--", e.field(), " ", e.value(), ": ", e.problem());
+    }
+    const ModelDefaults& d = files.defaults;
+    const int64_t w = request.width.value_or(d.width.value_or(dit->default_width));
+    const int64_t h = request.height.value_or(d.height.value_or(dit->default_height));
+    const int64_t frames = request.frames.value_or(d.frames.value_or(dit->default_frames));
+    check_video_size(w, h, vae.space_stride() * dit->patch_h);
+    check_frame_count(frames, vae.time_stride() * dit->patch_t);
+    const MemoryEstimate e =
+        estimate_memory(*dit, vae, w, h, frames, DiTPrecision::BF16, weight_bytes);
+    const double cell = double(vae.space_stride()) * dit->patch_h;
+    const double tokens = double((frames - 1) / vae.time_stride() + 1) * (h / cell) * (w / cell);
+    const uint64_t available = available_memory_bytes();
     std::printf(
-        "estimate      %dx%d, %d frames (%.0f tokens): weights %s mapped, "
-        "activations ~%s, VAE decode ~%s\n",
-        w, h, frames, tokens, size_text(double(weight_bytes)).c_str(), size_text(act).c_str(),
-        size_text(decode).c_str());
+        "estimate      %lldx%lld, %lld frames (%.0f tokens): weights %s mapped, "
+        "activations ~%s, VAE decode ~%s, frames ~%s; working memory ~%s of %s available\n",
+        static_cast<long long>(w), static_cast<long long>(h), static_cast<long long>(frames),
+        tokens, size_text(double(e.weights)).c_str(), size_text(double(e.activations)).c_str(),
+        size_text(double(e.decode)).c_str(), size_text(double(e.video)).c_str(),
+        size_text(double(e.working())).c_str(),
+        available ? size_text(double(available)).c_str() : "(unknown)");
   }
   return 0;
 }

@@ -35,6 +35,13 @@ std::string clock_text(double s) {
   return buf;
 }
 
+// One JSON object per line; text that is not valid UTF-8 (a prompt, a file name) is replaced
+// rather than making the dump throw.
+void print_json(std::FILE* out, const nlohmann::json& j) {
+  std::fprintf(out, "%s\n",
+               j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
 }  // namespace
 
 void Progress::end_line() {
@@ -51,7 +58,7 @@ void Progress::phase(std::string_view name, int total) {
                         {"phase", phase_},
                         {"total", total},
                         {"elapsed_s", seconds(phase_start_ - start_)}};
-    std::fprintf(out_, "%s\n", j.dump().c_str());
+    print_json(out_, j);
   } else if (style_ == ProgressStyle::Bar && terminal_) {
     end_line();
     std::fprintf(out_, "%-12s", phase_.c_str());
@@ -69,7 +76,7 @@ void Progress::step(int done, int total) {
   if (style_ == ProgressStyle::Json) {
     nlohmann::json j = {{"event", "step"}, {"phase", phase_},        {"step", done},
                         {"total", total},  {"s_per_step", per_step}, {"eta_s", eta}};
-    std::fprintf(out_, "%s\n", j.dump().c_str());
+    print_json(out_, j);
   } else if (style_ == ProgressStyle::Bar && total > 0) {
     constexpr int kWidth = 30;
     std::string bar(size_t(done * kWidth / total), '#');
@@ -93,12 +100,20 @@ void Progress::note(std::string_view key, std::string_view value) {
   if (style_ == ProgressStyle::Json) {
     nlohmann::json j = {
         {"event", "note"}, {"key", std::string(key)}, {"value", std::string(value)}};
-    std::fprintf(out_, "%s\n", j.dump().c_str());
+    print_json(out_, j);
   } else if (style_ == ProgressStyle::Bar) {
     end_line();
     std::fprintf(out_, "%.*s: %.*s\n", int(key.size()), key.data(), int(value.size()),
                  value.data());
   }
+  std::fflush(out_);
+}
+
+void Progress::error(std::string_view message) {
+  if (style_ == ProgressStyle::Json)
+    print_json(out_, {{"event", "error"}, {"message", std::string(message)}});
+  else
+    end_line();
   std::fflush(out_);
 }
 
@@ -109,7 +124,7 @@ void Progress::finish(std::string_view output) {
                         {"output", std::string(output)},
                         {"total_s", total},
                         {"peak_rss_mib", peak_rss_mib()}};
-    std::fprintf(out_, "%s\n", j.dump().c_str());
+    print_json(out_, j);
   } else if (style_ == ProgressStyle::Bar) {
     end_line();
     std::fprintf(out_, "wrote %.*s in %s (peak memory %.0f MiB)\n", int(output.size()),

@@ -29,6 +29,8 @@ class Progress {
   void step(int done, int total);
   // A one-line message (the seed, the output path...).
   void note(std::string_view key, std::string_view value);
+  // A failure: a JSON "error" event (the CLI prints its one-line message to stderr as well).
+  void error(std::string_view message);
   // The end: total time and peak memory.
   void finish(std::string_view output);
 

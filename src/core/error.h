@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace kinema {
@@ -13,6 +14,13 @@ namespace kinema {
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// A computation produced NaN or inf: a model error that callers may extend with the weight
+// behind it (see io/weight_scan.h).
+class NonFiniteError : public Error {
+ public:
+  explicit NonFiniteError(const std::string& message) : Error(message) {}
 };
 
 template <class... Parts>
@@ -26,6 +34,11 @@ template <class... Parts>
 [[noreturn]] void fail(Parts&&... parts) {
   throw Error(str_cat(std::forward<Parts>(parts)...));
 }
+
+// `text` as it can be shown in a one-line message: control characters, bytes that are not valid
+// UTF-8 and a backslash are written as \xNN escapes, and text longer than `max_bytes` is cut
+// with "..." (file contents such as tensor names must never put raw bytes on a terminal).
+std::string printable(std::string_view text, size_t max_bytes = 200);
 
 // Internal invariant checks: a failing check is a bug in Kinema, not bad input.
 #define KINEMA_CHECK(cond, ...)                                                           \

@@ -124,49 +124,75 @@ void write_palette(const GifPalette& palette, ByteWriter& out) {
   for (uint8_t v : palette.rgb) out.byte(v);
 }
 
-}  // namespace
+// Streams to the file: the header at open, each frame (palette, LZW data) as it comes.
+class GifEncoder : public FrameEncoder {
+ public:
+  GifEncoder(const std::string& path, const StreamFormat& f) : f_(f) {
+    if (f.width > 65535 || f.height > 65535)
+      fail("GIF frames are limited to 65535x65535, got ", f.width, "x", f.height);
+    file_ = std::fopen(path.c_str(), "wb");
+    if (!file_) fail(errno_text("cannot open for writing"));
+    ByteWriter out;
+    out.bytes("GIF89a");
+    out.u16(f.width);
+    out.u16(f.height);
+    out.byte(0x70);                                // no global colour table, 8 bits per channel
+    out.byte(0);                                   // background colour index
+    out.byte(0);                                   // no aspect ratio
+    out.byte(0x21), out.byte(0xff), out.byte(11);  // application extension: loop forever
+    out.bytes("NETSCAPE2.0");
+    out.byte(3), out.byte(1), out.u16(0), out.byte(0);
+    write(out);
+  }
+  ~GifEncoder() override {
+    if (file_) std::fclose(file_);
+  }
 
-void write_gif(const std::string& path, const RgbFrames& frames, int fps) {
-  if (frames.width > 65535 || frames.height > 65535)
-    fail("GIF frames are limited to 65535x65535, got ", frames.width, "x", frames.height);
-  ByteWriter out;
-  out.bytes("GIF89a");
-  out.u16(frames.width);
-  out.u16(frames.height);
-  out.byte(0x70);  // no global colour table, 8 bits per channel
-  out.byte(0);     // background colour index
-  out.byte(0);     // no aspect ratio
-
-  out.byte(0x21), out.byte(0xff), out.byte(11);  // application extension: loop forever
-  out.bytes("NETSCAPE2.0");
-  out.byte(3), out.byte(1), out.u16(0), out.byte(0);
-
-  std::vector<uint8_t> indices;
-  const size_t frame_bytes = static_cast<size_t>(frames.width) * frames.height * 3;
-  auto centiseconds = [fps](int i) { return static_cast<int>((100LL * i + fps / 2) / fps); };
-  for (int i = 0; i < frames.count; ++i) {
+  void add(const uint8_t* rgb) override {
+    ByteWriter out;
     out.byte(0x21), out.byte(0xf9), out.byte(4);  // graphic control extension
     out.byte(0x04);                               // disposal: leave in place, no transparency
-    out.u16(centiseconds(i + 1) - centiseconds(i));
+    out.u16(centiseconds(added_ + 1) - centiseconds(added_));
     out.byte(0), out.byte(0);
-    const uint8_t* rgb = frames.rgb.data() + i * frame_bytes;
-    const size_t pixels = static_cast<size_t>(frames.width) * frames.height;
+    const size_t pixels = static_cast<size_t>(f_.width) * f_.height;
     const GifPalette palette = median_cut_palette(rgb, pixels);
     out.byte(0x2c);  // image descriptor: the whole canvas, not interlaced
-    out.u16(0), out.u16(0), out.u16(frames.width), out.u16(frames.height);
+    out.u16(0), out.u16(0), out.u16(f_.width), out.u16(f_.height);
     out.byte(0x87);  // local colour table of 256 entries
     write_palette(palette, out);
-    map_to_palette(rgb, pixels, palette, indices);
-    lzw_encode(indices, out);
+    map_to_palette(rgb, pixels, palette, indices_);
+    lzw_encode(indices_, out);
+    write(out);
+    ++added_;
   }
-  out.byte(0x3b);  // trailer
 
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!file) fail("cannot open for writing: ", std::strerror(errno));
-  const auto& data = out.data();
-  if (std::fwrite(data.data(), 1, data.size(), file.get()) != data.size() ||
-      std::fflush(file.get()) != 0)
-    fail("write error: ", std::strerror(errno));
+  void finish() override {
+    ByteWriter out;
+    out.byte(0x3b);  // trailer
+    write(out);
+    FILE* file = file_;
+    file_ = nullptr;
+    if (std::fclose(file) != 0) fail(errno_text("write error on close"));
+  }
+
+ private:
+  int centiseconds(int i) const { return static_cast<int>((100LL * i + f_.fps / 2) / f_.fps); }
+  void write(ByteWriter& out) {
+    const auto& data = out.data();
+    if (std::fwrite(data.data(), 1, data.size(), file_) != data.size())
+      fail(errno_text("write error"));
+  }
+
+  StreamFormat f_;
+  FILE* file_ = nullptr;
+  std::vector<uint8_t> indices_;
+  int added_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<FrameEncoder> open_gif(const std::string& path, const StreamFormat& format) {
+  return std::make_unique<GifEncoder>(path, format);
 }
 
 }  // namespace kinema::media

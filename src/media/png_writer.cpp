@@ -35,10 +35,10 @@ struct FileCloser {
 
 }  // namespace
 
-void write_png(const std::string& path, const RgbFrames& frames, int index,
+void write_png(const std::string& path, const uint8_t* image, int width, int height,
                const MediaMetadata& metadata) {
   std::unique_ptr<FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
-  if (!file) fail("cannot open for writing: ", std::strerror(errno));
+  if (!file) fail(errno_text("cannot open for writing"));
 
   PngErrorState state;
   png_structp png =
@@ -48,10 +48,9 @@ void write_png(const std::string& path, const RgbFrames& frames, int index,
 
   // Everything libpng touches after setjmp must not need destructors to run on longjmp: the
   // row pointers and text entries are built before it.
-  const size_t stride = static_cast<size_t>(frames.width) * 3;
-  const uint8_t* image = frames.rgb.data() + static_cast<size_t>(index) * frames.height * stride;
-  std::vector<png_bytep> rows(frames.height);
-  for (int y = 0; y < frames.height; ++y)
+  const size_t stride = static_cast<size_t>(width) * 3;
+  std::vector<png_bytep> rows(height);
+  for (int y = 0; y < height; ++y)
     rows[y] = const_cast<png_bytep>(image + static_cast<size_t>(y) * stride);
   std::vector<std::string> keys;
   std::vector<png_text> texts;
@@ -66,10 +65,11 @@ void write_png(const std::string& path, const RgbFrames& frames, int index,
     texts.push_back(text);
   }
 
+  errno = 0;
   volatile bool ok = false;
   if (info && setjmp(png_jmpbuf(png)) == 0) {
     png_init_io(png, file.get());
-    png_set_IHDR(png, info, frames.width, frames.height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_set_sRGB_gAMA_and_cHRM(png, info, PNG_sRGB_INTENT_PERCEPTUAL);
     if (!texts.empty()) png_set_text(png, info, texts.data(), static_cast<int>(texts.size()));
@@ -79,9 +79,16 @@ void write_png(const std::string& path, const RgbFrames& frames, int index,
     ok = true;
   }
   png_destroy_write_struct(&png, info ? &info : nullptr);
-  if (!ok) fail("libpng: ", state.message.empty() ? "out of memory" : state.message);
-  if (std::fflush(file.get()) != 0 || std::ferror(file.get()))
-    fail("write error: ", std::strerror(errno));
+  // libpng's own text for a failed fwrite is "Write Error": errno says why.
+  const std::string cause = errno != 0 ? std::strerror(errno) : "";
+  if (!ok)
+    fail("libpng: ", state.message.empty() ? "out of memory" : state.message,
+         cause.empty() ? "" : " (" + cause + ")");
+  const bool flushed = std::fflush(file.get()) == 0 && !std::ferror(file.get());
+  const std::string flush_error = flushed ? "" : errno_text("write error");
+  FILE* f = file.release();
+  if (std::fclose(f) != 0 && flushed) fail(errno_text("write error on close"));
+  if (!flushed) fail(flush_error);
 }
 
 }  // namespace kinema::media

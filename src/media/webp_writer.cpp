@@ -66,64 +66,80 @@ std::string xmp_packet(const MediaMetadata& metadata) {
   return xmp;
 }
 
-}  // namespace
+class WebPEncoder : public FrameEncoder {
+ public:
+  WebPEncoder(const std::string& path, const StreamFormat& f, const MediaMetadata& metadata)
+      : path_(path), f_(f), metadata_(metadata) {
+    WebPAnimEncoderOptions anim_options;
+    if (!WebPAnimEncoderOptionsInit(&anim_options)) fail("libwebp version mismatch");
+    anim_options.anim_params.loop_count = 0;  // forever
+    encoder_.reset(WebPAnimEncoderNew(f.width, f.height, &anim_options));
+    if (!encoder_) fail("cannot create the WebP animation encoder");
+    if (!WebPConfigInit(&config_)) fail("libwebp version mismatch");
+    config_.quality = 90;
+    config_.method = 4;
+  }
 
-void write_webp(const std::string& path, const RgbFrames& frames, int fps,
-                const MediaMetadata& metadata) {
-  WebPAnimEncoderOptions anim_options;
-  if (!WebPAnimEncoderOptionsInit(&anim_options)) fail("libwebp version mismatch");
-  anim_options.anim_params.loop_count = 0;  // forever
-  std::unique_ptr<WebPAnimEncoder, AnimEncoderDeleter> encoder(
-      WebPAnimEncoderNew(frames.width, frames.height, &anim_options));
-  if (!encoder) fail("cannot create the WebP animation encoder");
-
-  WebPConfig config;
-  if (!WebPConfigInit(&config)) fail("libwebp version mismatch");
-  config.quality = 90;
-  config.method = 4;
-
-  // Timestamps in ms, rounded per frame from the exact frame time so the total does not drift.
-  auto timestamp = [fps](int i) { return static_cast<int>((1000LL * i + fps / 2) / fps); };
-  const size_t frame_bytes = static_cast<size_t>(frames.width) * frames.height * 3;
-  for (int i = 0; i < frames.count; ++i) {
+  void add(const uint8_t* rgb) override {
     WebPPicture picture;
     if (!WebPPictureInit(&picture)) fail("libwebp version mismatch");
-    picture.width = frames.width;
-    picture.height = frames.height;
+    picture.width = f_.width;
+    picture.height = f_.height;
     picture.use_argb = 1;  // the animation encoder works on ARGB
-    const bool imported =
-        WebPPictureImportRGB(&picture, frames.rgb.data() + i * frame_bytes, frames.width * 3);
+    const bool imported = WebPPictureImportRGB(&picture, rgb, f_.width * 3);
     const bool added =
-        imported && WebPAnimEncoderAdd(encoder.get(), &picture, timestamp(i), &config);
+        imported && WebPAnimEncoderAdd(encoder_.get(), &picture, timestamp(added_), &config_);
     WebPPictureFree(&picture);
     if (!added)
-      fail("WebP encoding of frame ", i, " failed: ", WebPAnimEncoderGetError(encoder.get()));
-  }
-  if (!WebPAnimEncoderAdd(encoder.get(), nullptr, timestamp(frames.count), nullptr))
-    fail("WebP encoding failed: ", WebPAnimEncoderGetError(encoder.get()));
-
-  WebPDataOwner animation;
-  if (!WebPAnimEncoderAssemble(encoder.get(), &animation.data))
-    fail("WebP assembly failed: ", WebPAnimEncoderGetError(encoder.get()));
-
-  WebPDataOwner output;
-  const WebPData* result = &animation.data;
-  if (!metadata.empty()) {
-    std::unique_ptr<WebPMux, MuxDeleter> mux(WebPMuxCreate(&animation.data, 1));
-    if (!mux) fail("cannot reopen the WebP animation to add metadata");
-    const std::string xmp = xmp_packet(metadata);
-    WebPData chunk{reinterpret_cast<const uint8_t*>(xmp.data()), xmp.size()};
-    if (WebPMuxSetChunk(mux.get(), "XMP ", &chunk, 1) != WEBP_MUX_OK ||
-        WebPMuxAssemble(mux.get(), &output.data) != WEBP_MUX_OK)
-      fail("cannot add the XMP metadata chunk");
-    result = &output.data;
+      fail("WebP encoding of frame ", added_, " failed: ", WebPAnimEncoderGetError(encoder_.get()));
+    ++added_;
   }
 
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "wb"), std::fclose);
-  if (!file) fail("cannot open for writing: ", std::strerror(errno));
-  if (std::fwrite(result->bytes, 1, result->size, file.get()) != result->size ||
-      std::fflush(file.get()) != 0)
-    fail("write error: ", std::strerror(errno));
+  void finish() override {
+    if (!WebPAnimEncoderAdd(encoder_.get(), nullptr, timestamp(added_), nullptr))
+      fail("WebP encoding failed: ", WebPAnimEncoderGetError(encoder_.get()));
+    WebPDataOwner animation;
+    if (!WebPAnimEncoderAssemble(encoder_.get(), &animation.data))
+      fail("WebP assembly failed: ", WebPAnimEncoderGetError(encoder_.get()));
+
+    WebPDataOwner output;
+    const WebPData* result = &animation.data;
+    if (!metadata_.empty()) {
+      std::unique_ptr<WebPMux, MuxDeleter> mux(WebPMuxCreate(&animation.data, 1));
+      if (!mux) fail("cannot reopen the WebP animation to add metadata");
+      const std::string xmp = xmp_packet(metadata_);
+      WebPData chunk{reinterpret_cast<const uint8_t*>(xmp.data()), xmp.size()};
+      if (WebPMuxSetChunk(mux.get(), "XMP ", &chunk, 1) != WEBP_MUX_OK ||
+          WebPMuxAssemble(mux.get(), &output.data) != WEBP_MUX_OK)
+        fail("cannot add the XMP metadata chunk");
+      result = &output.data;
+    }
+    FILE* file = std::fopen(path_.c_str(), "wb");
+    if (!file) fail(errno_text("cannot open for writing"));
+    const bool written = std::fwrite(result->bytes, 1, result->size, file) == result->size;
+    const std::string write_error = written ? "" : errno_text("write error");
+    // fclose flushes: its failure (a full disk) is a failed write too.
+    if (std::fclose(file) != 0 && written) fail(errno_text("write error on close"));
+    if (!written) fail(write_error);
+  }
+
+ private:
+  // Timestamps in ms, rounded per frame from the exact frame time so the total does not drift.
+  int timestamp(int i) const { return static_cast<int>((1000LL * i + f_.fps / 2) / f_.fps); }
+
+  std::string path_;
+  StreamFormat f_;
+  MediaMetadata metadata_;
+  std::unique_ptr<WebPAnimEncoder, AnimEncoderDeleter> encoder_;
+  WebPConfig config_;
+  int added_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<FrameEncoder> open_webp(const std::string& path, const StreamFormat& format,
+                                        const MediaMetadata& metadata) {
+  return std::make_unique<WebPEncoder>(path, format, metadata);
 }
 
 }  // namespace kinema::media

@@ -102,12 +102,18 @@ Tensor read_noise_file(const std::string& path) {
   const TensorInfo* info = file->find("noise");
   if (!info && file->tensors().size() == 1) info = &file->tensors()[0];
   if (!info)
-    fail(path, ": expected a tensor named 'noise' or a single tensor, found ",
+    fail(printable(path), ": expected a tensor named 'noise' or a single tensor, found ",
          file->tensors().size(), " tensors");
   if (!traits(info->dtype).is_float)
-    fail(path, ": noise tensor '", info->name, "' is ", name(info->dtype),
+    fail(printable(path), ": noise tensor '", printable(info->name, 80), "' is ", name(info->dtype),
          ", expected a float type");
-  return file->tensor(info->name).to(DType::F32);
+  Tensor noise = file->tensor(info->name).to(DType::F32);
+  const float* v = noise.data<float>();
+  for (int64_t i = 0, n = noise.numel(); i < n; ++i)
+    if (!std::isfinite(v[i]))
+      fail(printable(path), ": noise tensor '", printable(info->name, 80),
+           "' holds a non-finite value (", v[i], ") at element ", i);
+  return noise;
 }
 
 uint64_t random_seed() {

@@ -1,22 +1,19 @@
 #include "pipeline/text_to_video.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
+#include "io/weight_scan.h"
 #include "pipeline/noise.h"
 #include "pipeline/sampler.h"
 
 namespace kinema {
-
-const std::string_view kWanDefaultNegativePrompt =
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
-    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容"
-    "的，"
-    "形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
 std::string_view phase_name(Phase phase) {
   switch (phase) {
@@ -60,15 +57,30 @@ std::optional<T> manifest_field(const std::string& path, const nlohmann::json& o
                   : std::is_same_v<T, std::string> ? it->is_string()
                   : std::is_integral_v<T>          ? it->is_number_integer()
                                                    : it->is_number();
-  if (!ok) fail(path, ": field '", key, "' must be ", want, ", found ", it->dump());
+  if (!ok) fail(path, ": field '", key, "' must be ", want, ", found ", printable(it->dump(), 60));
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     const bool fits = it->is_number_unsigned()
                           ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
                           : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
                                 it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
-    if (!fits) fail(path, ": field '", key, "' is out of range: ", it->dump());
+    if (!fits) fail(path, ": field '", key, "' is out of range: ", printable(it->dump(), 60));
   }
   return it->get<T>();
+}
+
+// The DiT's own config.json: inside a Diffusers transformer/ folder, or beside an official
+// diffusion_pytorch_model*.safetensors file (other single files have none of their own; a
+// config.json beside them may belong to something else).
+void add_dit_config_json(ModelFiles& f) {
+  std::error_code ec;
+  const fs::path dit(f.dit);
+  fs::path config;
+  if (fs::is_directory(dit, ec))
+    config = dit / "config.json";
+  else if (dit.filename().string().rfind("diffusion_pytorch_model", 0) == 0)
+    config = dit.parent_path() / "config.json";
+  if (!config.empty() && fs::is_regular_file(config, ec))
+    f.dit_statements.push_back(read_dit_config_json(config.string()));
 }
 
 }  // namespace
@@ -77,11 +89,18 @@ void read_model_manifest(const std::string& path, ModelFiles& files) {
   std::ifstream in(path);
   if (!in) fail(path, ": cannot read");
   nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) fail(path, ": not a JSON object");
+  if (doc.is_discarded()) fail(path, ": not valid JSON");
+  if (!doc.is_object()) fail(path, ": not a JSON object");
   for (const auto& [key, value] : doc.items())
-    if (key != "name" && key != "custom_sizes" && key != "defaults" && key != "description")
-      fail(path, ": unknown field '", key,
-           "' (expected name, description, custom_sizes, defaults)");
+    if (key != "name" && key != "custom_sizes" && key != "defaults" && key != "description" &&
+        key != "dit")
+      fail(path, ": unknown field '", printable(key, 60),
+           "' (expected name, description, custom_sizes, dit, defaults)");
+  files.manifest = path;
+  if (doc.contains("dit")) {
+    if (!doc["dit"].is_object()) fail(path, ": field 'dit' must be an object");
+    files.dit_statements.push_back(stated_dit_config(path + ": dit", doc["dit"].dump()));
+  }
   files.name = manifest_field<std::string>(path, doc, "name", "a string").value_or("");
   manifest_field<std::string>(path, doc, "description", "a string");
   files.allow_custom |=
@@ -93,7 +112,7 @@ void read_model_manifest(const std::string& path, ModelFiles& files) {
                                  "shift", "sampler", "negative_prompt"};
   for (const auto& [key, value] : d.items())
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
-      fail(path, ": unknown field 'defaults.", key,
+      fail(path, ": unknown field 'defaults.", printable(key, 60),
            "' (expected width, height, frames, fps, steps, guidance, shift, sampler, "
            "negative_prompt)");
   ModelDefaults& m = files.defaults;
@@ -114,16 +133,25 @@ void read_model_manifest(const std::string& path, ModelFiles& files) {
   m.frames = manifest_field<int>(where, d, "frames", "an integer");
   if (m.frames) checked("frames", [&] { check_frame_count(*m.frames); });
   m.fps = manifest_field<int>(where, d, "fps", "an integer");
-  if (m.fps && (*m.fps < 1 || *m.fps > 240)) fail(path, ": defaults.fps: expected 1 to 240");
   m.steps = manifest_field<int>(where, d, "steps", "an integer");
-  if (m.steps && (*m.steps < 1 || *m.steps > 1000))
-    fail(path, ": defaults.steps: expected 1 to 1000");
   m.guidance = manifest_field<float>(where, d, "guidance", "a number");
   m.shift = manifest_field<double>(where, d, "shift", "a number");
-  if (m.shift && !(*m.shift > 0)) fail(path, ": defaults.shift: must be positive");
   m.sampler = manifest_field<std::string>(where, d, "sampler", "a string");
-  if (m.sampler) checked("sampler", [&] { sampler_from_name(*m.sampler); });
   m.negative_prompt = manifest_field<std::string>(where, d, "negative_prompt", "a string");
+  // The same rules as a request's fields, with the file and field in the message.
+  GenerationRequest as_request;
+  as_request.prompt = "-";
+  as_request.fps = m.fps;
+  as_request.steps = m.steps;
+  as_request.guidance = m.guidance;
+  as_request.shift = m.shift;
+  as_request.sampler = m.sampler;
+  as_request.negative_prompt = m.negative_prompt;
+  try {
+    check_request(as_request);
+  } catch (const RequestError& e) {
+    fail(path, ": defaults.", e.field(), ": ", e.what());
+  }
 }
 
 ModelFiles resolve_model_folder(const std::string& dir_name) {
@@ -157,16 +185,32 @@ ModelFiles resolve_model_folder(const std::string& dir_name) {
     missing.pop_back();
     fail(dir_name, ": not a Wan model folder; missing", missing);
   }
+  add_dit_config_json(f);
   const std::string manifest = first_existing(dir, {"kinema.json"});
   if (!manifest.empty()) read_model_manifest(manifest, f);
   return f;
 }
 
+ModelFiles separate_model_files(const std::string& dit, const std::string& t5,
+                                const std::string& vae, const std::string& tokenizer) {
+  ModelFiles f;
+  f.dit = dit;
+  f.t5 = t5;
+  f.vae = vae;
+  f.tokenizer = tokenizer;
+  add_dit_config_json(f);
+  std::error_code ec;
+  const fs::path beside = fs::path(dit).parent_path() / "kinema.json";
+  if (!fs::is_directory(dit, ec) && fs::is_regular_file(beside, ec))
+    read_model_manifest(beside.string(), f);
+  return f;
+}
+
 WanModels::WanModels(const ModelFiles& files) : files_(files) {
   dit_file_ = WeightFile::open(files.dit);
-  dit_ =
-      std::make_unique<WanDiT>(*dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom),
-                               WanDiTOptions{files.pack_weights});
+  dit_ = std::make_unique<WanDiT>(
+      *dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom, files.dit_statements),
+      WanDiTOptions{files.pack_weights});
   vae_file_ = WeightFile::open(files.vae);
   vae_ =
       std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
@@ -175,28 +219,67 @@ WanModels::WanModels(const ModelFiles& files) : files_(files) {
 
 WanModels::~WanModels() = default;
 
+ModelDescription WanModels::description() const {
+  ModelDescription d;
+  d.name = files_.name.empty() ? std::string(dit_->config().name) : files_.name;
+  d.manifest = files_.defaults;
+  d.dit = dit_->config();
+  d.vae = vae_->config();
+  for (const WeightFile* file : {dit_file_.get(), vae_file_.get()})
+    for (const TensorInfo& t : file->tensors()) d.weight_bytes += t.nbytes;
+  return d;
+}
+
+namespace {
+
+// Index and value of the first non-finite element of an f32 or bf16 tensor, if any.
+std::optional<std::pair<int64_t, float>> first_nonfinite(const Tensor& t) {
+  const int64_t n = t.numel();
+  if (t.dtype() == DType::F32) {
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(v[i])) return std::pair{i, v[i]};
+  } else if (t.dtype() == DType::BF16) {
+    const uint16_t* v = t.data<uint16_t>();
+    for (int64_t i = 0; i < n; ++i)
+      if ((v[i] & 0x7f80) == 0x7f80) return std::pair{i, bf16_to_f32(v[i])};
+  }
+  return std::nullopt;
+}
+
+// What the model's file says about a non-finite result: the first non-finite weight, if any.
+std::string weight_cause(const WeightFile& file) {
+  if (auto w = find_nonfinite_weight(file))
+    return str_cat("; ", printable(file.path()), " holds ", w->value, " in tensor '",
+                   printable(w->tensor, 80), "' at element ", w->index,
+                   " (a corrupted or badly converted file)");
+  return "; every weight of " + printable(file.path()) + " is finite";
+}
+
+// The error for a non-finite result of `stage`, naming the weight behind it when the model's
+// file holds one.
+[[noreturn]] void nonfinite_error(const std::string& stage, std::pair<int64_t, float> at,
+                                  const WeightFile& file) {
+  throw NonFiniteError(str_cat(stage, " produced a non-finite value (", at.second, " at element ",
+                               at.first, ")", weight_cause(file)));
+}
+
+}  // namespace
+
 std::vector<Tensor> WanModels::encode_prompts(const ComputeContext& ctx,
-                                              const std::vector<std::string>& prompts) const {
+                                              const std::vector<std::string>& prompts,
+                                              T5Precision precision) const {
   auto file = WeightFile::open(files_.t5);
   UMT5Encoder encoder(*file, resolve_umt5_config(*file, files_.allow_custom));
   if (encoder.config().dim != dit_->config().text_dim)
     fail(files_.t5, ": the text encoder's width ", encoder.config().dim,
          " does not match the DiT's text_dim ", dit_->config().text_dim);
-  std::vector<Tensor> out;
-  for (const std::string& p : prompts) out.push_back(encoder.encode(ctx, tokenizer_->encode(p)));
+  std::vector<std::vector<int32_t>> ids;
+  for (const std::string& p : prompts) ids.push_back(tokenizer_->encode(p));
+  std::vector<Tensor> out = encoder.encode(ctx, ids, precision);
+  for (const Tensor& t : out)
+    if (auto bad = first_nonfinite(t)) nonfinite_error("the text encoder", *bad, *file);
   return out;  // the encoder and its mapping are released here
-}
-
-void check_video_size(int width, int height) {
-  if (width <= 0 || height <= 0 || width % 16 || height % 16)
-    fail("size ", width, "x", height, ": width and height must be positive multiples of 16");
-}
-
-void check_frame_count(int frames) {
-  if (frames >= 1 && (frames - 1) % 4 == 0) return;
-  if (frames < 1) fail("frames ", frames, ": must be 4n+1 (1, 5, 9, ..., 81)");
-  const int below = (frames - 1) / 4 * 4 + 1;
-  fail("frames ", frames, ": must be 4n+1; nearest valid: ", below, " or ", below + 4);
 }
 
 Shape latent_shape(const GenerationParams& p, int z_dim) {
@@ -214,17 +297,33 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
   auto check_cancel = [&cb] {
     if (cb.cancelled && cb.cancelled()) throw Cancelled();
   };
+  auto note = [&cb](std::string_view key, const std::string& value) {
+    if (cb.note) cb.note(key, value);
+  };
   const WanDiT& dit = models.dit();
   const Shape shape = latent_shape(params, models.vae().config().z_dim);
+  // Guidance 1 is the conditional prediction alone: one forward per step, and no negative
+  // prompt to encode (distilled models run this way).
+  const bool guided = params.guidance != 1.0f;
 
-  progress(Phase::EncodeText, 0, 2);
-  const std::string negative =
-      params.negative_prompt ? *params.negative_prompt : std::string(kWanDefaultNegativePrompt);
-  std::vector<Tensor> contexts = models.encode_prompts(ctx, {params.prompt, negative});
+  std::vector<std::string> prompts = {params.prompt};
+  if (guided) prompts.push_back(params.negative_prompt);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const size_t pieces = models.tokenizer().count(prompts[i]);
+    if (pieces + 1 > size_t(Tokenizer::kMaxTokens))
+      note(i == 0 ? "prompt" : "negative prompt",
+           str_cat(pieces + 1, " tokens; the encoder reads ", Tokenizer::kMaxTokens,
+                   ", so the last ", pieces + 1 - size_t(Tokenizer::kMaxTokens), " are cut"));
+  }
+  progress(Phase::EncodeText, 0, int(prompts.size()));
+  const T5Precision t5_precision =
+      params.precision == DiTPrecision::F32 ? T5Precision::F32 : T5Precision::BF16;
+  std::vector<Tensor> contexts = models.encode_prompts(ctx, prompts, t5_precision);
   TextConditioning cond = dit.encode_text(ctx, contexts[0], params.precision);
-  TextConditioning uncond = dit.encode_text(ctx, contexts[1], params.precision);
+  TextConditioning uncond;
+  if (guided) uncond = dit.encode_text(ctx, contexts[1], params.precision);
   contexts.clear();
-  progress(Phase::EncodeText, 2, 2);
+  progress(Phase::EncodeText, int(prompts.size()), int(prompts.size()));
   check_cancel();
 
   Tensor x;
@@ -234,8 +333,12 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
            ", expected ", shape.str(), " f32");
     x = params.noise->clone();
   } else {
-    x = gaussian_noise(ctx, shape, params.seed);
+    if (!params.seed) fail("generate: neither a seed nor noise was given");
+    x = gaussian_noise(ctx, shape, *params.seed);
   }
+  if (auto bad = first_nonfinite(x))
+    fail("the starting noise holds a non-finite value (", bad->second, " at element ", bad->first,
+         ")");
   const Schedule schedule = make_schedule(params.sampler, params.steps, params.shift);
   auto sampler = make_sampler(params.sampler, schedule);
   const int64_t n = shape.numel();
@@ -245,19 +348,56 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
     const int64_t t = schedule.timesteps[size_t(i)];
     Tensor v_cond = dit.forward(ctx, x, t, cond, params.precision);
     check_cancel();
-    Tensor v_uncond = dit.forward(ctx, x, t, uncond, params.precision);
-    apply_guidance(v_cond.data<float>(), v_uncond.data<float>(), params.guidance,
-                   v.mutable_data<float>(), n);
+    if (guided) {
+      Tensor v_uncond = dit.forward(ctx, x, t, uncond, params.precision);
+      apply_guidance(v_cond.data<float>(), v_uncond.data<float>(), params.guidance,
+                     v.mutable_data<float>(), n);
+    } else {
+      v = v_cond;
+    }
+    // A cheap check each step: a NaN here would otherwise spread into a black video.
+    if (auto bad = first_nonfinite(v))
+      nonfinite_error(str_cat("denoise step ", i + 1, " of ", params.steps, ": the DiT"), *bad,
+                      models.dit_file());
     sampler->step(i, v.data<float>(), x.mutable_data<float>(), n);
+    if (auto bad = first_nonfinite(x))
+      fail("denoise step ", i + 1, " of ", params.steps,
+           ": the sampler's update overflowed to a non-finite value (", bad->second, " at element ",
+           bad->first, "); guidance ", params.guidance, " may be too large");
     progress(Phase::Denoise, i + 1, params.steps);
     check_cancel();
   }
 
-  progress(Phase::Decode, 0, int(shape[1]));
-  return models.vae().decode(ctx, x, [&](int64_t done, int64_t total) {
-    progress(Phase::Decode, int(done), int(total));
-    check_cancel();
-  });
+  const int latent_frames = int(shape[1]);
+  progress(Phase::Decode, 0, latent_frames);
+  std::vector<Tensor> chunks;
+  int decoded = 0;
+  try {
+    models.vae().decode_stream(ctx, x, [&](const Tensor& frames) {
+      check_cancel();
+      if (cb.frames)
+        cb.frames(frames);
+      else
+        chunks.push_back(frames.clone());
+      progress(Phase::Decode, ++decoded, latent_frames);
+      check_cancel();
+    });
+  } catch (const NonFiniteError& e) {
+    throw NonFiniteError(e.what() + weight_cause(models.vae_file()));
+  }
+  if (cb.frames) return Tensor();
+  int64_t total = 0;
+  for (const Tensor& c : chunks) total += c.dim(1);
+  Tensor video = Tensor::empty({3, total, chunks[0].dim(2), chunks[0].dim(3)}, DType::F32);
+  const int64_t plane = chunks[0].dim(2) * chunks[0].dim(3);
+  int64_t at = 0;
+  for (const Tensor& c : chunks) {
+    for (int64_t ch = 0; ch < 3; ++ch)
+      std::memcpy(video.mutable_data<float>() + (ch * total + at) * plane,
+                  c.data<float>() + ch * c.dim(1) * plane, size_t(c.dim(1) * plane) * 4);
+    at += c.dim(1);
+  }
+  return video;
 }
 
 }  // namespace kinema

@@ -1,15 +1,16 @@
 // Text-to-video with Wan2.1 (wan-spec 6.8): tokenize and encode the prompt and the negative
 // prompt, draw (or take) the noise, run the sampler with classifier-free guidance, decode with
-// the VAE. The library API shared by the CLI and the server.
+// the VAE. The library API shared by the CLI and the server; requests reach it through
+// resolve() (request.h).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/tensor.h"
@@ -18,21 +19,10 @@
 #include "models/umt5/tokenizer.h"
 #include "models/wan/dit.h"
 #include "models/wan/vae.h"
+#include "pipeline/request.h"
 #include "pipeline/schedule.h"
 
 namespace kinema {
-
-// The official default negative prompt (used when the negative prompt is empty).
-extern const std::string_view kWanDefaultNegativePrompt;
-
-// Generation settings a model folder declares in its kinema.json (the bundled demo model does:
-// it is trained at 128x128, 17 frames). Unset fields fall back to the Wan2.1 defaults.
-struct ModelDefaults {
-  std::optional<int> width, height, frames, fps, steps;
-  std::optional<float> guidance;
-  std::optional<double> shift;
-  std::optional<std::string> sampler, negative_prompt;
-};
 
 // Where each component's weights are. Text encoder weights are released after encoding.
 struct ModelFiles {
@@ -40,28 +30,39 @@ struct ModelFiles {
   bool allow_custom = false;            // accept sizes other than the released Wan models
   bool pack_weights = false;            // see WanDiTOptions::pack_weights
   std::string name;                     // from kinema.json; empty: named by the DiT's config
+  std::string manifest;                 // the kinema.json read, if any
   ModelDefaults defaults;               // from kinema.json
+  // What the files state about the DiT beyond its shapes: the config.json that belongs to it
+  // and kinema.json's "dit" object (see StatedDiTConfig).
+  std::vector<StatedDiTConfig> dit_statements;
 };
 
 // Reads a model folder's kinema.json:
-//   {"name": "...", "custom_sizes": true,
+//   {"name": "...", "description": "...", "custom_sizes": true,
+//    "dit": {"num_heads": 12, "text_len": 512},
 //    "defaults": {"width": 128, "height": 128, "frames": 17, "fps": 8, "steps": 20,
-//    "guidance": 5.0,
-//                 "shift": 3.0, "sampler": "unipc", "negative_prompt": ""}}
+//                 "guidance": 5.0, "shift": 3.0, "sampler": "unipc", "negative_prompt": ""}}
 // Every field is optional; unknown fields, wrong types and invalid values are errors naming the
-// file and the field. "custom_sizes" lets the folder hold a model of a size Wan did not release.
+// file and the field. "custom_sizes" lets the folder hold a model of a size Wan did not release;
+// "dit" states what no tensor shape gives (config.json keys).
 void read_model_manifest(const std::string& path, ModelFiles& files);
 
 // Finds the components in a model folder:
-//   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index),
-//   models_t5_umt5-xxl-enc-bf16.pth,
-//                     Wan2.1_VAE.pth, google/umt5-xxl/spiece.model
-//   Diffusers:        transformer/, text_encoder/, vae/, tokenizer/spiece.model
+//   official Wan-AI:  diffusion_pytorch_model*.safetensors (+ index) and its config.json,
+//                     models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth,
+//                     google/umt5-xxl/spiece.model
+//   Diffusers:        transformer/ (with its config.json), text_encoder/, vae/,
+//                     tokenizer/spiece.model
 //   Kinema / ComfyUI-style single files: dit.*, t5.* / umt5*.*, vae.*, spiece.model (or
 //                     tokenizer/spiece.model) with .safetensors, .gguf or .pth extensions
 // plus an optional kinema.json (read_model_manifest).
 // The error lists what was looked for when a component is missing.
 ModelFiles resolve_model_folder(const std::string& dir);
+
+// The components as separate files. A kinema.json beside the DiT is read as the folder's would
+// be, and so is the DiT's config.json when the DiT is an official or Diffusers file or folder.
+ModelFiles separate_model_files(const std::string& dit, const std::string& t5,
+                                const std::string& vae, const std::string& tokenizer);
 
 class WanModels {
  public:
@@ -73,10 +74,17 @@ class WanModels {
   const WanVAE& vae() const { return *vae_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ModelFiles& files() const { return files_; }
+  const WeightFile& dit_file() const { return *dit_file_; }
+  const WeightFile& vae_file() const { return *vae_file_; }
+  // What resolve() needs: name, kinema.json defaults, configs, mapped weight size.
+  ModelDescription description() const;
 
-  // Encodes prompts with the umT5 encoder, mapping it for the call and releasing it after.
+  // Encodes prompts with the umT5 encoder (all in one pass over its weights), mapping it for
+  // the call and releasing it after. A non-finite output is an error that names the encoder's
+  // first non-finite weight when there is one.
   std::vector<Tensor> encode_prompts(const ComputeContext& ctx,
-                                     const std::vector<std::string>& prompts) const;
+                                     const std::vector<std::string>& prompts,
+                                     T5Precision precision = T5Precision::BF16) const;
 
  private:
   ModelFiles files_;
@@ -84,19 +92,6 @@ class WanModels {
   std::unique_ptr<WanDiT> dit_;
   std::unique_ptr<WanVAE> vae_;
   std::unique_ptr<Tokenizer> tokenizer_;
-};
-
-struct GenerationParams {
-  std::string prompt;
-  std::optional<std::string> negative_prompt;  // unset: the official default
-  int width = 832, height = 480, frames = 81;
-  int steps = 50;
-  float guidance = 5.0f;
-  double shift = 5.0;
-  SamplerKind sampler = SamplerKind::UniPC;
-  uint64_t seed = 0;
-  std::optional<Tensor> noise;  // [16, T, H/8, W/8] f32 to use instead of seeded noise
-  DiTPrecision precision = DiTPrecision::BF16;
 };
 
 enum class Phase { EncodeText, Denoise, Decode };
@@ -107,6 +102,11 @@ struct GenerationCallbacks {
   std::function<void(Phase, int step, int total)> progress;
   // Polled between units of work; returning true stops generation with a Cancelled error.
   std::function<bool()> cancelled;
+  // Something the user should know (a prompt cut to the encoder's length, ...).
+  std::function<void(std::string_view key, std::string_view value)> note;
+  // When set, the decoded frames are handed over as they come ([3, n, H, W] in [-1, 1], in
+  // order) instead of being collected, and generate() returns an undefined tensor.
+  std::function<void(const Tensor& frames)> frames;
 };
 
 class Cancelled : public Error {
@@ -114,15 +114,13 @@ class Cancelled : public Error {
   Cancelled() : Error("generation cancelled") {}
 };
 
-// Width and height must be positive multiples of 16; throws naming the size otherwise.
-void check_video_size(int width, int height);
-// Frames must be 4n+1; throws naming the nearest valid counts otherwise.
-void check_frame_count(int frames);
-
-// Checks sizes (H, W multiples of 16, frames 4n+1) and returns the latent shape.
+// The latent shape of a resolved request: [z_dim, (frames - 1) / 4 + 1, height / 8, width / 8].
 Shape latent_shape(const GenerationParams& params, int z_dim);
 
-// Runs the whole generation -> video [3, frames, height, width] f32 in [-1, 1].
+// Runs the whole generation -> video [3, frames, height, width] f32 in [-1, 1] (undefined when
+// callbacks.frames takes the frames). params come from resolve(). Non-finite values anywhere
+// (the text encoder's output, the noise, the latent after any step, the decoded frames) stop it
+// with an Error naming the stage and, when one is found, the non-finite weight tensor.
 Tensor generate(const ComputeContext& ctx, const WanModels& models, const GenerationParams& params,
                 const GenerationCallbacks& callbacks = {});
 

@@ -51,16 +51,24 @@ def r(t):  # one bf16 rounding of an f32 result
 
 def gelu_t5(x):
     """wan/modules/t5.py GELU: 0.5 * x * (1.0 + tanh(sqrt(2/pi) * (x + 0.044715 * pow(x, 3))))
-    with each operation computed in f32 and rounded to bf16, as CUDA evaluates it on bf16."""
-    xf = x.float()
-    cube = r(xf * xf * xf)
-    t = r(cube.float() * 0.044715)
+    evaluated on bf16 tensors on the CPU, as the official encoder runs there: every operation
+    rounds to bf16, the constants are rounded to bf16 first, and pow(x, 3) is (x * x) * x with
+    a rounding after each product. The explicit op-by-op form below is checked against it."""
+    xb = x.bfloat16()
+    official = 0.5 * xb * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) *
+                                             (xb + 0.044715 * torch.pow(xb, 3.0))))
+    xf = xb.float()
+    square = r(xf * xf)
+    cube = r(square.float() * xf)
+    t = r(cube.float() * r(torch.tensor(0.044715)).float())
     t = r(xf + t.float())
-    t = r(t.float() * math.sqrt(2.0 / math.pi))
+    t = r(t.float() * r(torch.tensor(math.sqrt(2.0 / math.pi))).float())
     t = r(torch.tanh(t.float()))
     t = r(1.0 + t.float())
     half = r(0.5 * xf)
-    return r(half.float() * t.float())
+    explicit = r(half.float() * t.float())
+    assert torch.equal(explicit, official), "the op-by-op form no longer matches torch's bf16 path"
+    return official
 
 
 save("gelu_t5_bf16", gelu_t5(xb))

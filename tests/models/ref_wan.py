@@ -17,6 +17,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import samplers  # noqa: E402
+import umt5  # noqa: E402
 from umt5 import T5Config, random_t5  # noqa: E402
 from wan_dit import DiTConfig, random_dit  # noqa: E402
 from wan_vae import VAEConfig, random_vae, to_uint8_frames  # noqa: E402
@@ -46,6 +47,15 @@ with torch.no_grad():
     # --- tiny DiT -------------------------------------------------------------------------
     dit = random_dit(TINY_DIT, 1)
     save_safetensors(f"{out}/dit_tiny.safetensors", state(dit), {"num_heads": 2})
+    # The same weights with nothing stating the head count (dim 128 alone does not say it), and
+    # as a folder whose config.json states it, in the official WanModel keys.
+    save_safetensors(f"{out}/dit_tiny_unstated.safetensors", state(dit))
+    os.makedirs(f"{out}/dit_tiny_folder", exist_ok=True)
+    save_safetensors(f"{out}/dit_tiny_folder/dit.safetensors", state(dit))
+    with open(f"{out}/dit_tiny_folder/config.json", "w") as f:
+        json.dump({"_class_name": "WanModel", "model_type": "t2v", "dim": 128, "ffn_dim": 256,
+                   "num_heads": 2, "num_layers": 2, "in_dim": 16, "out_dim": 16,
+                   "freq_dim": 256, "text_len": 512, "eps": 1e-6}, f)
     latent = torch.randn(16, 3, 8, 12, generator=g)
     context = bf(torch.randn(7, 64, generator=g))
     save_npy(f"{out}/dit_tiny_latent.npy", latent)
@@ -58,7 +68,7 @@ with torch.no_grad():
     for p in big.parameters():
         p.copy_(bf(p))
     save_safetensors(f"{out}/dit_block_1_3b.safetensors",
-                     {k: v.to(torch.bfloat16) for k, v in state(big).items()})
+                     {k: v.to(torch.bfloat16) for k, v in state(big).items()}, {"num_heads": 12})
     latent = torch.randn(16, 2, 8, 12, generator=g)
     context = bf(torch.randn(12, 4096, generator=g))
     save_npy(f"{out}/dit_block_latent.npy", latent)
@@ -87,6 +97,26 @@ with torch.no_grad():
     ids[-1] = 1
     save_npy(f"{out}/t5_ids.npy", ids.to(torch.int64))
     save_npy(f"{out}/t5_out.npy", t5(ids).to(torch.bfloat16))
+    ids2 = torch.randint(3, 300, (37,), generator=g)
+    ids2[-1] = 1
+    save_npy(f"{out}/t5_ids2.npy", ids2.to(torch.int64))
+    save_npy(f"{out}/t5_out2.npy", t5(ids2).to(torch.bfloat16))
+    # The same graph with no rounding: Kinema's f32 encoder (--precision f32).
+    umt5.set_rounding(False)
+    save_npy(f"{out}/t5_out_f32.npy", t5(ids))
+    umt5.set_rounding(True)
+
+    # --- one umT5-XXL-width layer (64 heads of 64, FFN 10240) on 40 tokens -----------------
+    xxl = random_t5(T5Config(vocab=300, num_layers=1), 6)
+    save_safetensors(f"{out}/t5_xxl_layer.safetensors",
+                     {k: v.to(torch.bfloat16) for k, v in state(xxl).items()})
+    ids3 = torch.randint(3, 300, (40,), generator=g)
+    ids3[-1] = 1
+    save_npy(f"{out}/t5_xxl_ids.npy", ids3.to(torch.int64))
+    save_npy(f"{out}/t5_xxl_out.npy", xxl(ids3).to(torch.bfloat16))
+    umt5.set_rounding(False)
+    save_npy(f"{out}/t5_xxl_out_f32.npy", xxl(ids3))
+    umt5.set_rounding(True)
 
     # --- end to end -----------------------------------------------------------------------
     corpus = f"{out}/e2e_corpus.txt"
@@ -115,9 +145,26 @@ with torch.no_grad():
                      {k: v.to(torch.bfloat16) for k, v in state(e2e_t5).items()})
     save_safetensors(f"{out}/e2e_dit.safetensors", state(e2e_dit), {"num_heads": 2})
     save_safetensors(f"{out}/e2e_vae.safetensors", state(e2e_vae))
+    # Corrupted copies for the non-finite checks: one NaN (DiT, text encoder) or inf (VAE) in
+    # one tensor, which the error must name.
+    bad_dit = state(e2e_dit)
+    bad_dit["blocks.1.ffn.0.weight"] = bad_dit["blocks.1.ffn.0.weight"].clone()
+    bad_dit["blocks.1.ffn.0.weight"][5, 7] = float("nan")
+    save_safetensors(f"{out}/e2e_dit_nan.safetensors", bad_dit, {"num_heads": 2})
+    bad_t5 = {k: v.to(torch.bfloat16) for k, v in state(e2e_t5).items()}
+    bad_t5["blocks.0.ffn.fc1.weight"][3, 2] = float("inf")
+    save_safetensors(f"{out}/e2e_t5_inf.safetensors", bad_t5)
+    bad_vae = state(e2e_vae)
+    bad_vae["decoder.head.2.bias"] = bad_vae["decoder.head.2.bias"].clone()
+    bad_vae["decoder.head.2.bias"][1] = float("nan")
+    save_safetensors(f"{out}/e2e_vae_nan.safetensors", bad_vae)
     ctx_pos = e2e_t5(encode_prompt(prompt)).to(torch.bfloat16)
     ctx_neg = e2e_t5(encode_prompt(negative)).to(torch.bfloat16)
     noise = torch.randn(16, 2, 4, 6, generator=g)
+    nan_noise = noise.clone()
+    nan_noise[3, 1, 2, 2] = float("nan")
+    save_safetensors(f"{out}/e2e_noise_nan.safetensors", {"noise": nan_noise})
+    save_safetensors(f"{out}/e2e_noise.safetensors", {"noise": noise})
     save_npy(f"{out}/e2e_noise.npy", noise)
     final = samplers.sample(
         lambda x, t, cond: e2e_dit(x, t, ctx_pos if cond else ctx_neg, "bf16"),

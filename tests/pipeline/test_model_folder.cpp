@@ -104,7 +104,7 @@ TEST_F(ModelFolder, ManifestErrorsNameTheFileAndField) {
     std::vector<std::string> expected;
   } cases[] = {
       {"[1, 2]", {"kinema.json", "not a JSON object"}},
-      {"{\"name\": ", {"kinema.json", "not a JSON object"}},
+      {"{\"name\": ", {"kinema.json", "not valid JSON"}},
       {R"({"nmae": "x"})", {"unknown field 'nmae'"}},
       {R"({"name": 3})", {"field 'name'", "a string"}},
       {R"({"custom_sizes": "yes"})", {"custom_sizes", "true or false"}},
@@ -118,9 +118,10 @@ TEST_F(ModelFolder, ManifestErrorsNameTheFileAndField) {
       {R"({"defaults": {"width": 128}})", {"width and height together"}},
       {R"({"defaults": {"steps": 0}})", {"defaults.steps", "1 to 1000"}},
       {R"({"defaults": {"fps": 0}})", {"defaults.fps", "1 to 240"}},
-      {R"({"defaults": {"shift": -1}})", {"defaults.shift", "positive"}},
+      {R"({"defaults": {"shift": -1}})", {"defaults.shift", "above 0"}},
       {R"({"defaults": {"guidance": "high"}})", {"field 'guidance'", "a number"}},
-      {R"({"defaults": {"sampler": "ddim"}})", {"defaults.sampler", "unknown sampler 'ddim'"}},
+      {R"({"defaults": {"sampler": "ddim"}})",
+       {"defaults.sampler", "ddim", "unipc, dpm++ or euler"}},
   };
   for (const auto& c : cases) {
     manifest(c.json);

@@ -28,8 +28,18 @@ class T5Config:
 UMT5_XXL = T5Config()
 
 
+# False runs the same graph in f32 with no rounding at all (Kinema's --precision f32 umT5).
+ROUND = True
+
+
 def bf(x):
-    return x.to(torch.bfloat16).float()
+    return x.to(torch.bfloat16).float() if ROUND else x
+
+
+def set_rounding(enabled):
+    """bf16 rounding points on (the official bf16 encoder) or off (the f32 encoder)."""
+    global ROUND
+    ROUND = enabled
 
 
 def relative_bucket(rel, num_buckets, max_distance):
@@ -45,12 +55,14 @@ def relative_bucket(rel, num_buckets, max_distance):
 
 
 def t5_gelu(x):
-    """The hand-written tanh GELU evaluated op by op on bf16 tensors."""
-    c = bf(torch.tensor(math.sqrt(2.0 / math.pi)))
-    x3 = bf(torch.pow(x, 3.0))
-    inner = bf(x + bf(0.044715 * x3))
-    t = bf(torch.tanh(bf(c * inner)))
-    return bf(bf(0.5 * x) * bf(1.0 + t))
+    """wan/modules/t5.py's hand-written tanh GELU. With rounding it is evaluated exactly as the
+    official code runs on the CPU: on bf16 tensors, where every operation rounds to bf16, the
+    Python constants 0.044715 and sqrt(2/pi) are rounded to bf16 first, and torch.pow(x, 3) is
+    (x * x) * x with a rounding after each product."""
+    if ROUND:
+        x = x.bfloat16()
+    y = 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+    return y.float()
 
 
 class T5Norm(nn.Module):

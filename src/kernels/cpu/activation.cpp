@@ -22,10 +22,10 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 // x holds a bf16 value; see vmath_simd.h for the order of the roundings.
 float gelu_tanh_t5(float x) {
-  float cube = round_to_bf16(x * x * x);
-  float t = round_to_bf16(cube * 0.044715f);
+  float cube = round_to_bf16(round_to_bf16(x * x) * x);
+  float t = round_to_bf16(cube * 0.044677734375f);
   t = round_to_bf16(x + t);
-  t = round_to_bf16(t * 0.7978845608028654f);
+  t = round_to_bf16(t * 0.796875f);
   t = round_to_bf16(std::tanh(t));
   t = round_to_bf16(1.0f + t);
   float half = round_to_bf16(x * 0.5f);

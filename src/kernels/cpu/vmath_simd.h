@@ -109,13 +109,16 @@ inline typename S::V silu(typename S::V x) {
 
 // umT5's GELU, evaluated op by op on bf16 tensors: every intermediate rounds to bf16, in the
 // order x^3, *0.044715, x+, *sqrt(2/pi), tanh, 1+, (0.5 x) * (...). x holds bf16 values.
+// This is how the official code runs on bf16 tensors on the CPU: torch.pow(x, 3) is (x * x) * x
+// with a rounding after each product, and the Python constants 0.044715 and sqrt(2/pi) are
+// rounded to bf16 (0.044677734375 and 0.796875) before they multiply.
 template <class S>
 inline typename S::V gelu_tanh_t5(typename S::V x) {
   using V = typename S::V;
-  V cube = S::round_bf16(S::mul(S::mul(x, x), x));  // exact in f32 for bf16 x
-  V t = S::round_bf16(S::mul(cube, S::set1(0.044715f)));
+  V cube = S::round_bf16(S::mul(S::round_bf16(S::mul(x, x)), x));
+  V t = S::round_bf16(S::mul(cube, S::set1(0.044677734375f)));
   t = S::round_bf16(S::add(x, t));
-  t = S::round_bf16(S::mul(t, S::set1(0.7978845608028654f)));
+  t = S::round_bf16(S::mul(t, S::set1(0.796875f)));
   t = S::round_bf16(tanh<S>(t));
   t = S::round_bf16(S::add(S::set1(1.0f), t));
   V half = S::round_bf16(S::mul(x, S::set1(0.5f)));

@@ -25,6 +25,8 @@ class Tokenizer {
 
   // Token ids of the cleaned prompt: at most max_tokens - 1 pieces, then EOS.
   std::vector<int32_t> encode(std::string_view prompt, int max_tokens = kMaxTokens) const;
+  // Pieces of the cleaned prompt before any truncation (EOS not counted).
+  size_t count(std::string_view prompt) const;
   int vocab_size() const;
   int eos_id() const { return eos_id_; }
 

@@ -303,8 +303,8 @@ Tensor WanVAE::encode(const ComputeContext& ctx, const Tensor& video) const {
   return mu;
 }
 
-Tensor WanVAE::decode(const ComputeContext& ctx, const Tensor& latent,
-                      const std::function<void(int64_t, int64_t)>& on_frame) const {
+void WanVAE::decode_stream(const ComputeContext& ctx, const Tensor& latent,
+                           const std::function<void(const Tensor&)>& sink) const {
   const int64_t z = config_.z_dim;
   if (latent.rank() != 4 || latent.dim(0) != z || latent.dtype() != DType::F32)
     fail("Wan VAE decode: expected an f32 latent [", z, ", T, h, w], got ", latent.shape().str());
@@ -321,32 +321,34 @@ Tensor WanVAE::decode(const ComputeContext& ctx, const Tensor& latent,
   }
   Tensor x = m.conv2(ctx, raw, nullptr);
   FrameCache::State state(m.cache_layout);
-  std::vector<Tensor> chunks;
+  int64_t first = 0;
   for (int64_t f = 0; f < t; ++f) {
     Tensor h = m.dec_conv1(ctx, frames(x, f, f + 1), &state);
     h = m.run_layers(ctx, m.dec_middle, h, state);
     h = m.run_layers(ctx, m.dec_up, h, state);
     h = m.run_head(ctx, m.dec_head_gamma, m.dec_head, h, state);
+    const float* v = h.data<float>();
+    for (int64_t i = 0, n = h.numel(); i < n; ++i)
+      if (!std::isfinite(v[i]))
+        throw NonFiniteError(str_cat("the VAE decoder produced a non-finite value (", v[i],
+                                     ") in frames ", first, " to ", first + h.dim(2) - 1,
+                                     " (latent frame ", f, ")"));
     cpu::clamp(ctx, h, -1.0f, 1.0f, h);
-    chunks.push_back(h);
-    if (on_frame) on_frame(f + 1, t);
+    first += h.dim(2);
+    sink(h.reshape({3, h.dim(2), h.dim(3), h.dim(4)}));
   }
-  Tensor video = cat_frames(chunks);
-  return video.reshape({3, video.dim(2), video.dim(3), video.dim(4)});
 }
 
-std::vector<uint8_t> video_to_rgb8(const Tensor& video) {
-  if (video.rank() != 4 || video.dim(0) != 3 || video.dtype() != DType::F32)
-    fail("video_to_rgb8: expected an f32 [3, F, H, W] video, got ", video.shape().str());
-  const int64_t f = video.dim(1), plane = video.dim(2) * video.dim(3);
-  std::vector<uint8_t> rgb(size_t(3 * f * plane));
-  const float* x = video.data<float>();
-  for (int64_t c = 0; c < 3; ++c)
-    for (int64_t i = 0; i < f * plane; ++i) {
-      float v = std::fmin(std::fmax(x[c * f * plane + i], -1.0f), 1.0f);
-      rgb[size_t(i * 3 + c)] = uint8_t((v + 1.0f) / 2.0f * 255.0f);
-    }
-  return rgb;
+Tensor WanVAE::decode(const ComputeContext& ctx, const Tensor& latent,
+                      const std::function<void(int64_t, int64_t)>& on_frame) const {
+  std::vector<Tensor> chunks;
+  const int64_t t = latent.rank() == 4 ? latent.dim(1) : 0;
+  decode_stream(ctx, latent, [&](const Tensor& frames) {
+    chunks.push_back(frames.reshape({1, 3, frames.dim(1), frames.dim(2), frames.dim(3)}));
+    if (on_frame) on_frame(int64_t(chunks.size()), t);
+  });
+  Tensor video = cat_frames(chunks);
+  return video.reshape({3, video.dim(2), video.dim(3), video.dim(4)});
 }
 
 }  // namespace kinema

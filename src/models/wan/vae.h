@@ -32,15 +32,18 @@ class WanVAE {
   Tensor decode(const ComputeContext& ctx, const Tensor& latent,
                 const std::function<void(int64_t done, int64_t total)>& on_frame = {}) const;
 
+  // The same, streaming: `sink` receives the frames of each latent frame as soon as they are
+  // decoded, [3, n, 8h, 8w] clamped to [-1, 1] (n = 1 for the first latent frame, 4 after), in
+  // order; memory stays bounded by one chunk. A non-finite value in the decoder's output is an
+  // error naming the frames (clamping would turn a NaN into a silent black pixel).
+  void decode_stream(const ComputeContext& ctx, const Tensor& latent,
+                     const std::function<void(const Tensor& frames)>& sink) const;
+
   struct Modules;  // vae.cpp
 
  private:
   WanVAEConfig config_;
   std::unique_ptr<Modules> m_;
 };
-
-// [3, F, H, W] in [-1, 1] -> [F, H, W, 3] uint8 as the reference writes videos: clamp, (x+1)/2,
-// times 255, truncated.
-std::vector<uint8_t> video_to_rgb8(const Tensor& video);
 
 }  // namespace kinema

@@ -23,6 +23,12 @@ std::vector<int> WanVAEConfig::decoder_dims() const {
   return dims;
 }
 
+int WanVAEConfig::time_stride() const {
+  int stride = 1;
+  for (bool t : temporal_downsample) stride *= t ? 2 : 1;
+  return stride;
+}
+
 namespace {
 
 using Table = std::vector<ExpectedTensor>;

@@ -19,6 +19,10 @@ struct WanVAEConfig {
   // Channel widths of the encoder stages [base * 1, base * m0, ...] and of the decoder.
   std::vector<int> encoder_dims() const;
   std::vector<int> decoder_dims() const;
+  // Pixels per latent cell: 2 per spatial downsampling stage (8 for Wan2.1), and frames per
+  // latent frame after the first: 2 per temporal downsampling stage (4).
+  int space_stride() const { return 1 << (int(dim_mult.size()) - 1); }
+  int time_stride() const;
 };
 
 // The latent normalisation constants of Wan2.1 (WanVAE.__init__), per channel.
