@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -44,9 +45,11 @@ inline std::string models() {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The process id keeps runs of the same test (other checkouts, ctest -j) apart.
     dir_ = fs::temp_directory_path() /
            ("kinema_cli_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

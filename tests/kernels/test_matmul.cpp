@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/refdata.h"
+#include "core/cpu.h"
 #include "core/tensor.h"
 #include "kernels/cpu/matmul.h"
 
@@ -200,16 +201,55 @@ TEST(Linear, LargeRaggedWeight) {
   }
 }
 
-TEST(Linear, ThreadCountDoesNotChangeResults) {
-  int64_t m = 40, k = 300, n = 50;
-  auto xs = test::random_floats(size_t(m * k), 7);
-  auto ws = test::random_floats(size_t(n * k), 8);
-  Tensor x = Tensor::from_f32({m, k}, xs.data());
-  Tensor w = Tensor::from_f32({n, k}, ws.data());
-  Tensor y1 = Tensor::empty({m, n}, DType::F32), y2 = Tensor::empty({m, n}, DType::F32);
-  cpu::linear(ComputeContext{1}, x, w, nullptr, y1, MatmulPrecision::F32);
-  cpu::linear(ComputeContext{2}, x, w, nullptr, y2, MatmulPrecision::F32);
-  EXPECT_TRUE(test::all_close(y1, y2, f32_sum_tol(x, w)));
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  return a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// Bit-identical results for 1, 2 and 3 threads, and with the weight packed, for short products
+// (oneDNN splits their K sum across threads on AMX: [20, 4096] x [4096, 10240] measured) and
+// tall ones, in both precisions and for weights stored in and out of the GEMM's type.
+TEST(Linear, ThreadCountAndPackingDoNotChangeAResultsBits) {
+  struct Case {
+    int64_t m, k, n;
+  };
+  for (const Case& c : {Case{20, 1024, 2560}, Case{300, 512, 768}, Case{600, 256, 512},
+                        Case{3, 320, 500}, Case{40, 320, 50}}) {
+    auto xs = test::random_floats(size_t(c.m * c.k), 7);
+    auto ws = test::random_floats(size_t(c.n * c.k), 8);
+    auto bs = test::random_floats(size_t(c.n), 9);
+    Tensor x = Tensor::from_f32({c.m, c.k}, xs.data());
+    Tensor b = Tensor::from_f32({c.n}, bs.data());
+    for (DType stored : {DType::F32, DType::BF16, DType::Q8_0})
+      for (MatmulPrecision precision : {MatmulPrecision::F32, MatmulPrecision::BF16}) {
+        Tensor w = Tensor::from_f32({c.n, c.k}, ws.data(), stored);
+        Tensor first = Tensor::empty({c.m, c.n}, DType::F32);
+        cpu::linear(ComputeContext{1}, x, w, &b, first, precision);
+        for (int threads : {2, 3}) {
+          Tensor y = Tensor::empty({c.m, c.n}, DType::F32);
+          cpu::linear(ComputeContext{threads}, x, w, &b, y, precision);
+          EXPECT_TRUE(same_bytes(y, first)) << c.m << "x" << c.k << "x" << c.n << " "
+                                            << name(stored) << ", " << threads << " threads";
+          const ComputeContext ctx{threads};
+          Tensor packed = Tensor::empty({c.m, c.n}, DType::F32);
+          cpu::linear(ctx, x, cpu::PackedWeight::pack(ctx, w, precision), &b, packed);
+          EXPECT_TRUE(same_bytes(packed, first)) << c.m << "x" << c.k << "x" << c.n << " "
+                                                 << name(stored) << " packed, " << threads
+                                                 << " threads";
+        }
+      }
+  }
+}
+
+// A weight already of the GEMM's type is used as it is when "packed": no copy.
+TEST(Linear, PackingAWeightOfTheGemmTypeCopiesNothing) {
+  auto ws = test::random_floats(size_t(64 * 32), 10);
+  Tensor bf16 = Tensor::from_f32({64, 32}, ws.data(), DType::BF16);
+  Tensor f32 = Tensor::from_f32({64, 32}, ws.data());
+  EXPECT_EQ(cpu::PackedWeight::pack(ctx(), f32, MatmulPrecision::F32).nbytes(), 0u);
+  if (active_isa() >= Isa::Avx512Bf16 && (cpu_features().avx512bf16 || cpu_features().amx_bf16)) {
+    EXPECT_EQ(cpu::PackedWeight::pack(ctx(), bf16, MatmulPrecision::BF16).nbytes(), 0u);
+  }
+  EXPECT_GT(cpu::PackedWeight::pack(ctx(), f32, MatmulPrecision::BF16).nbytes(), 0u);
 }
 
 TEST(Linear, EmptyInnerDimensionGivesBias) {

@@ -1,6 +1,7 @@
 // resolve_model_folder: each supported folder layout, what a missing component reports, and the
 // kinema.json manifest (defaults, custom sizes) with its errors naming the file and the field.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -19,7 +20,8 @@ class ModelFolder : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            ("kinema_folder_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }

@@ -241,12 +241,20 @@ void linear(const ComputeContext& ctx, const Tensor& x, const Tensor& w, const T
 
 // ---- PackedWeight ----
 
+// A packed weight holds its values in exactly the layout the per-call path of linear() would give
+// the GEMM for the same stored weight, so that packing never changes a result (oneDNN picks its
+// kernel, and so its summation order, by layout): weights already of the GEMM's type stay rows
+// (no copy at all), other types are converted into oneDNN's blocked layout where it is known and
+// into rows where it is not, and emulated bf16 keeps f32 rows of bf16-rounded values.
 struct PackedWeight::Impl {
   int64_t n = 0, k = 0;
   MatmulPrecision precision = MatmulPrecision::F32;
   bool emulated = false;  // BF16 without native bf16: f32 values rounded through bf16
-  size_t bytes = 0;
-  std::shared_ptr<std::byte> data;
+  onednn::BLayout layout = onednn::BLayout::Transposed;
+  size_t bytes = 0;                  // of the copy; 0 when the weight is used as it is
+  std::shared_ptr<std::byte> data;   // the packed copy, if any
+  Tensor rows;                       // Transposed: the [N, K] rows the GEMM reads
+  Tensor source;                     // the weight as stored (the direct path for tiny M)
 };
 
 PackedWeight PackedWeight::pack(const ComputeContext& ctx, const Tensor& w,
@@ -254,31 +262,29 @@ PackedWeight PackedWeight::pack(const ComputeContext& ctx, const Tensor& w,
   if (w.rank() != 2 || w.dim(0) == 0 || w.dim(1) == 0)
     fail("PackedWeight: w must be a non-empty [N, K] tensor, got ", w.shape().str());
   if (!is_convertible(w.dtype())) fail("PackedWeight: cannot pack a ", name(w.dtype()), " weight");
-  if (precision == MatmulPrecision::BF16 && !native_bf16()) {
-    PackedWeight packed = pack(ctx, rounded_through_bf16(ctx, w), MatmulPrecision::F32);
-    auto impl = std::make_shared<Impl>(*packed.impl_);
-    impl->precision = MatmulPrecision::BF16;
-    impl->emulated = true;
-    packed.impl_ = std::move(impl);
-    return packed;
-  }
   auto impl = std::make_shared<Impl>();
   impl->n = w.dim(0);
   impl->k = w.dim(1);
   impl->precision = precision;
-  DType type = compute_type(precision);
-  impl->bytes = onednn::packed_bytes(impl->k, impl->n, type);
-  impl->data.reset(static_cast<std::byte*>(std::aligned_alloc(64, (impl->bytes + 63) / 64 * 64)),
-                   [](std::byte* p) { std::free(p); });
-  if (!impl->data) fail("out of memory packing a ", w.shape().str(), " weight");
-  if (auto layout = onednn::packed_layout(impl->k, impl->n, type)) {
+  impl->source = w;
+  const DType type = compute_type(precision);
+  if (precision == MatmulPrecision::BF16 && !native_bf16()) {
+    impl->emulated = true;
+    impl->rows = rounded_through_bf16(ctx, w);
+    impl->bytes = impl->rows.nbytes();
+  } else if (w.dtype() == type) {
+    impl->rows = w;  // as linear() uses it: nothing to convert, nothing to copy
+  } else if (auto layout = onednn::packed_layout(impl->k, impl->n, type)) {
+    impl->layout = onednn::BLayout::Packed;
+    impl->bytes = layout->bytes;
+    impl->data.reset(static_cast<std::byte*>(std::aligned_alloc(64, (impl->bytes + 63) / 64 * 64)),
+                     [](std::byte* p) { std::free(p); });
+    if (!impl->data) fail("out of memory packing a ", w.shape().str(), " weight");
     pack_weight(ctx, w, type, *layout, impl->data.get());
   } else {
-    // oneDNN expects the blocked layout's padding to be zero.
-    std::memset(impl->data.get(), 0, impl->bytes);
-    ScratchLease lease(ScratchLease::kWeight,
-                       w.dtype() == type ? 0 : size_t(w.numel()) * elem_bytes(type));
-    onednn::pack_b(ctx, impl->k, impl->n, type, as_type(ctx, w, type, lease), impl->data.get());
+    impl->rows = Tensor::empty(w.shape(), type);
+    convert_rows(ctx, w.dtype(), w.raw(), type, impl->rows.mutable_raw(), impl->n, impl->k);
+    impl->bytes = impl->rows.nbytes();
   }
   PackedWeight packed;
   packed.impl_ = std::move(impl);
@@ -296,17 +302,19 @@ void linear(const ComputeContext& ctx, const Tensor& x, const PackedWeight& w, c
             Tensor& y) {
   if (!w.defined()) fail("linear: the packed weight is empty");
   const PackedWeight::Impl& p = *w.impl_;
-  if (p.emulated) {
-    check_linear(x, Shape({p.n, p.k}), DType::F32, bias, y);
-    PackedWeight as_f32;
-    auto impl = std::make_shared<PackedWeight::Impl>(p);
-    impl->precision = MatmulPrecision::F32;
-    impl->emulated = false;
-    as_f32.impl_ = std::move(impl);
-    Tensor rb = bias ? rounded_through_bf16(ctx, *bias) : Tensor();
-    return linear(ctx, rounded_through_bf16(ctx, x), as_f32, bias ? &rb : nullptr, y);
+  const DType type = compute_type(p.precision);
+  // Where the per-call path would not run a GEMM on these values, neither does this one.
+  if (p.emulated || x.rank() != 2 || (p.source.dtype() != type && x.dim(0) <= kDirectMaxRows) ||
+      p.layout == onednn::BLayout::Transposed) {
+    if (p.emulated) {
+      check_linear(x, Shape({p.n, p.k}), DType::F32, bias, y);
+      Tensor rb = bias ? rounded_through_bf16(ctx, *bias) : Tensor();
+      return linear(ctx, rounded_through_bf16(ctx, x), p.rows, bias ? &rb : nullptr, y,
+                    MatmulPrecision::F32);
+    }
+    const bool direct = x.rank() == 2 && p.source.dtype() != type && x.dim(0) <= kDirectMaxRows;
+    return linear(ctx, x, direct ? p.source : p.rows, bias, y, p.precision);
   }
-  DType type = compute_type(p.precision);
   Dims d = check_linear(x, Shape({p.n, p.k}), type, bias, y);
   if (d.m == 0) return;
   std::vector<float> b = bias_values(bias, p.precision);

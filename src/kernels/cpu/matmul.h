@@ -25,7 +25,9 @@ enum class MatmulPrecision { F32, BF16 };
 
 // A Linear weight converted to its GEMM type and laid out in oneDNN's preferred blocked format
 // once, at load time. Optional: linear() takes plain weights too; packing trades memory (the
-// packed copy is f32 or bf16, larger than a quantized weight) for a faster GEMM.
+// packed copy is f32 or bf16, larger than a quantized weight) for a faster GEMM. A packed weight
+// gives exactly the results of the plain one (same layout, same kernel), and a weight already of
+// the GEMM's type is not copied at all (nbytes() is 0).
 class PackedWeight {
  public:
   PackedWeight() = default;
@@ -36,7 +38,7 @@ class PackedWeight {
   int64_t out_features() const;  // N
   int64_t in_features() const;   // K
   MatmulPrecision precision() const;
-  size_t nbytes() const;
+  size_t nbytes() const;  // of the copy made; 0 when the stored weight is used as it is
 
  private:
   friend void linear(const ComputeContext&, const Tensor&, const PackedWeight&, const Tensor*,

@@ -2,7 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,14 +72,18 @@ dnnl::memory::desc query_packed_desc(int64_t k, int64_t n, DType ab) {
 dnnl::memory::desc b_desc(const Gemm& g);
 
 struct Plan {
-  dnnl::memory::desc a, b, c, bias;
+  dnnl::memory::desc a, b, c, bias, scratchpad;
   dnnl::matmul primitive;
 };
 
-using PlanKey = std::array<int64_t, 8>;
+using PlanKey = std::array<int64_t, 10>;
 
-PlanKey key_of(const Gemm& g, int threads) {
-  return {g.m, g.k, g.n, int64_t(g.ab), int64_t(g.c), int64_t(g.layout), g.bias, threads};
+// `concurrent`: the plan may run on several threads at once (the panels of run()), so each
+// execution passes a scratchpad of its own thread instead of using the library's shared one,
+// which concurrent executions would overwrite.
+PlanKey key_of(const Gemm& g, int threads, bool concurrent) {
+  return {g.m,    g.k,   g.n,     int64_t(g.ab), int64_t(g.c), int64_t(g.layout),
+          g.bias, g.ldb, threads, concurrent};
 }
 
 // Primitives are JIT-compiled: a cache keyed by everything that shapes one makes repeated calls
@@ -82,14 +91,14 @@ PlanKey key_of(const Gemm& g, int threads) {
 // microseconds to build, which matters for the small per-step linears.
 class PlanCache {
  public:
-  std::shared_ptr<const Plan> get(const Gemm& g, int threads) {
-    PlanKey key = key_of(g, threads);
+  std::shared_ptr<const Plan> get(const Gemm& g, int threads, bool concurrent) {
+    PlanKey key = key_of(g, threads, concurrent);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = plans_.find(key);
       if (it != plans_.end()) return it->second;
     }
-    auto plan = make(g);
+    auto plan = make(g, concurrent);
     std::lock_guard<std::mutex> lock(mutex_);
     if (plans_.size() >= kMaxPlans) plans_.clear();
     plans_.emplace(key, plan);
@@ -107,19 +116,23 @@ class PlanCache {
  private:
   static constexpr size_t kMaxPlans = 512;
 
-  static std::shared_ptr<const Plan> make(const Gemm& g) {
+  static std::shared_ptr<const Plan> make(const Gemm& g, bool concurrent) {
     auto plan = std::make_shared<Plan>();
     plan->a = dnnl::memory::desc({g.m, g.k}, to_dnnl(g.ab), tag::ab);
     plan->b = b_desc(g);
     plan->c = dnnl::memory::desc({g.m, g.n}, to_dnnl(g.c), tag::ab);
+    dnnl::primitive_attr attr;
+    if (concurrent) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc pd;
     if (g.bias) {
       plan->bias = dnnl::memory::desc({1, g.n}, dt::f32, tag::ab);
       pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->bias, plan->c),
-                                        engine());
+                                        attr, engine());
     } else {
-      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), engine());
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(plan->a, plan->b, plan->c), attr,
+                                        engine());
     }
+    plan->scratchpad = pd.scratchpad_desc();
     plan->primitive = dnnl::matmul(pd);
     return plan;
   }
@@ -137,7 +150,10 @@ PlanCache& cache() {
 dnnl::memory::desc b_desc(const Gemm& g) {
   switch (g.layout) {
     case BLayout::Transposed: return dnnl::memory::desc({g.k, g.n}, to_dnnl(g.ab), tag::ba);
-    case BLayout::Plain: return dnnl::memory::desc({g.k, g.n}, to_dnnl(g.ab), tag::ab);
+    case BLayout::Plain:
+      if (g.ldb > 0 && g.ldb != g.n)
+        return dnnl::memory::desc({g.k, g.n}, to_dnnl(g.ab), dnnl::memory::dims{g.ldb, 1});
+      return dnnl::memory::desc({g.k, g.n}, to_dnnl(g.ab), tag::ab);
     case BLayout::Packed: return cache().packed(g.k, g.n, g.ab);
   }
   fail("unknown B layout");
@@ -153,32 +169,109 @@ void check(const Gemm& g) {
   KINEMA_CHECK(g.c == DType::F32 || (g.c == DType::BF16 && g.ab == DType::BF16), describe(g));
 }
 
-}  // namespace
+// A page-aligned scratchpad per thread, kept between calls (freed when unusually large).
+class ThreadScratch {
+ public:
+  void* get(size_t bytes) {
+    if (bytes > capacity_) {
+      buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)));
+      if (!buffer_) fail("out of memory allocating ", bytes, " bytes of GEMM scratchpad");
+      capacity_ = bytes;
+    }
+    return buffer_.get();
+  }
+  void trim() {
+    if (capacity_ > (size_t(256) << 20)) {
+      buffer_.reset();
+      capacity_ = 0;
+    }
+  }
 
-void run(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b, const float* bias,
-         void* c) {
-  check(g);
+ private:
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte, Free> buffer_;
+  size_t capacity_ = 0;
+};
+
+void run_one(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b,
+             const float* bias, void* c, bool concurrent) {
   OmpThreads scope(ctx.threads);
   try {
-    auto plan = cache().get(g, ctx.threads);
+    auto plan = cache().get(g, ctx.threads, concurrent);
     const dnnl::engine& e = engine();
     // oneDNN takes non-const handles; it only reads A, B and bias.
     dnnl::memory am(plan->a, e, const_cast<void*>(a));
     dnnl::memory bm(plan->b, e, const_cast<void*>(b));
     dnnl::memory cm(plan->c, e, c);
-    if (g.bias) {
-      dnnl::memory biasm(plan->bias, e, const_cast<float*>(bias));
-      plan->primitive.execute(
-          stream(),
-          {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_BIAS, biasm}, {DNNL_ARG_DST, cm}});
-    } else {
-      plan->primitive.execute(stream(),
-                              {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
-    }
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    if (g.bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(plan->bias, e, const_cast<float*>(bias)));
+    thread_local ThreadScratch scratch;
+    if (concurrent)
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   dnnl::memory(plan->scratchpad, e, scratch.get(plan->scratchpad.get_size())));
+    plan->primitive.execute(stream(), args);
+    if (concurrent) scratch.trim();
     stream().wait();
   } catch (const dnnl::error& err) {
     fail("oneDNN matmul ", describe(g), " failed: ", err.what());
   }
+}
+
+size_t elem_bytes(DType d) { return d == DType::BF16 ? 2 : 4; }
+
+// Where column panel [n0, n0 + width) of B starts, or null when B's layout cannot be cut there
+// (a packed layout whose panel would not be laid out as a packed B of its own).
+const std::byte* panel_of_b(const Gemm& g, const void* b, int64_t n0, int64_t width) {
+  const auto* base = static_cast<const std::byte*>(b);
+  const size_t e = elem_bytes(g.ab);
+  switch (g.layout) {
+    case BLayout::Transposed: return base + size_t(n0 * g.k) * e;
+    case BLayout::Plain: return base + size_t(n0) * e;
+    case BLayout::Packed: {
+      const auto whole = packed_layout(g.k, g.n, g.ab), part = packed_layout(g.k, width, g.ab);
+      if (!whole || !part || n0 % whole->n_block != 0 || part->n_block != whole->n_block ||
+          part->k_block != whole->k_block || part->pair != whole->pair ||
+          part->k_padded != whole->k_padded || part->n_block_stride != whole->n_block_stride)
+        return nullptr;
+      return base + size_t(n0 / whole->n_block * whole->n_block_stride) * e;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void run(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b, const float* bias,
+         void* c) {
+  check(g);
+  if (g.m >= kFixedPartitionRows) return run_one(ctx, g, a, b, bias, c, false);
+  const ComputeContext single = ComputeContext::with_threads(1);
+  const int64_t panels = (g.n + kPanelColumns - 1) / kPanelColumns;
+  const int64_t last = (panels - 1) * kPanelColumns;
+  // Every panel is as wide as the first but the last; both must be cuttable, or the product runs
+  // as one single-threaded call (still independent of the thread count).
+  if (panels == 1 || !panel_of_b(g, b, kPanelColumns, kPanelColumns) ||
+      !panel_of_b(g, b, last, g.n - last))
+    return run_one(single, g, a, b, bias, c, false);
+  const size_t ce = elem_bytes(g.c);
+  parallel_tasks(ctx, panels, [&](int64_t p) {
+    const int64_t n0 = p * kPanelColumns, width = std::min(kPanelColumns, g.n - n0);
+    Gemm part = g;
+    part.n = width;
+    if (g.layout == BLayout::Plain) part.ldb = g.ldb > 0 ? g.ldb : g.n;
+    // Each panel writes a dense C of its own (oneDNN's fast kernels need one), then its columns.
+    thread_local std::vector<std::byte> panel_c;
+    panel_c.resize(size_t(g.m * width) * ce);
+    run_one(single, part, a, panel_of_b(g, b, n0, width), bias ? bias + n0 : nullptr,
+            panel_c.data(), true);
+    auto* dst = static_cast<std::byte*>(c);
+    for (int64_t i = 0; i < g.m; ++i)
+      std::memcpy(dst + size_t(i * g.n + n0) * ce, panel_c.data() + size_t(i * width) * ce,
+                  size_t(width) * ce);
+  });
 }
 
 size_t packed_bytes(int64_t k, int64_t n, DType ab) {

@@ -28,12 +28,20 @@ struct Gemm {
   DType c = DType::F32;   // f32, or bf16 (one rounding at the end) when ab is bf16
   BLayout layout = BLayout::Transposed;
   bool bias = false;  // f32 [N], added in f32 before C's rounding
+  int64_t ldb = 0;    // Plain layout only: the row stride of B when it is not N (a column panel)
 };
 
 // Runs g on ctx.threads threads of the shared OpenMP pool. Pointers are unaligned-safe;
 // bias may be null when !g.bias.
+//
+// The result does not depend on ctx.threads. oneDNN splits the K sum across threads for some
+// short-and-wide products (measured on AMX: [20, 4096] x [4096, 10240] differs between 1, 2 and 16
+// threads), so products of fewer than kFixedPartitionRows rows are cut into column panels of
+// kPanelColumns whatever the thread count, each computed by a single-threaded call; taller ones,
+// where oneDNN parallelises over rows and columns only, run as one call.
 void run(const ComputeContext& ctx, const Gemm& g, const void* a, const void* b, const float* bias,
          void* c);
+inline constexpr int64_t kFixedPartitionRows = 512, kPanelColumns = 256;
 
 // B [K, N] of type ab (f32 or bf16) in the packed layout: its size, and the packing of a
 // [N, K] row-major weight of that type into it. The layout is fixed per (K, N, type) for the

@@ -86,9 +86,10 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
       for (Linear* l : {&b.self_attn.q, &b.self_attn.k, &b.self_attn.v, &b.self_attn.o,
                         &b.cross_attn.q, &b.cross_attn.o, &b.ffn0, &b.ffn2}) {
         l->pack(ctx, MatmulPrecision::BF16);
-        // The stored weight is not read again (bf16 steps): let its pages leave memory.
-        for (const auto& mapped : file.files())
-          mapped->drop_pages(l->weight.raw(), l->weight.nbytes());
+        // A converted copy replaces the stored weight (bf16 steps): let its pages leave memory.
+        if (l->packed.nbytes() > 0)
+          for (const auto& mapped : file.files())
+            mapped->drop_pages(l->weight.raw(), l->weight.nbytes());
       }
     }
   }
