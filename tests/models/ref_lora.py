@@ -427,7 +427,7 @@ with torch.no_grad():
     big_state = holding({k: v.detach().clone() for k, v in big.state_dict().items()},
                         torch.bfloat16)
     del big
-    save_safetensors(f"{out}/block_1_3b.safetensors", big_state)
+    save_safetensors(f"{out}/block_1_3b.safetensors", big_state, {"num_heads": 12})
     big_shapes = {k: tuple(v.shape) for k, v in big_state.items()}
     block = Lora()
     for attn in ("self_attn", "cross_attn"):
