@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/digest.h"
 #include "core/error.h"
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/matmul.h"
@@ -283,7 +284,7 @@ LoraSet::LoraSet(const std::vector<LoraSpec>& specs, const std::vector<ExpectedT
     }
     problems.raise(spec.path, what);
 
-    LoraFileInfo fi{spec.path, spec.strength, "", 0, 0};
+    LoraFileInfo fi{spec.path, sha256_file_hex(spec.path), spec.strength, "", 0, 0};
     for (const std::string& n : namings) fi.naming += (fi.naming.empty() ? "" : "+") + n;
     auto add_update = [this, &fi](const std::string& target, LoraUpdate u) {
       fi.rank = std::max(fi.rank, u.rank());

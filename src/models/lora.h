@@ -58,6 +58,7 @@ struct LoraUpdate {
 // What a file is, for progress lines and metadata.
 struct LoraFileInfo {
   std::string path;
+  std::string sha256;  // of the file's bytes (lower-case hex)
   float strength = 1;
   std::string naming;   // "comfyui", "kohya", "diffusers", "peft", "diff", joined by '+'
   int64_t rank = 0;     // the largest rank (0: differences only)

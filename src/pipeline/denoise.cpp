@@ -7,8 +7,7 @@ namespace kinema {
 bool uses_negative_prompt(float guidance) { return guidance != 1.0f; }
 
 DenoiseStats denoise(Tensor& x, const DenoiseSettings& s, const VelocityFn& velocity,
-                     const std::function<void(int, int)>& progress,
-                     const std::function<void()>& check_cancel) {
+                     const DenoiseHooks& hooks) {
   if (x.dtype() != DType::F32) fail("denoise: the sample must be f32");
   const int steps = s.schedule.steps();
   const bool guided = uses_negative_prompt(s.guidance);
@@ -34,18 +33,18 @@ DenoiseStats denoise(Tensor& x, const DenoiseSettings& s, const VelocityFn& velo
                x.shape().str());
         ++stats.forwards;
         if (s.cache) s.cache->store(i, p, x, out[size_t(p)]);
-        if (check_cancel) check_cancel();
+        if (hooks.check_cancel) hooks.check_cancel();
       }
     }
-    if (guided) {
+    if (guided)
       apply_guidance(out[0].data<float>(), out[1].data<float>(), s.guidance,
                      v.mutable_data<float>(), n);
-      sampler->step(i, v.data<float>(), x.mutable_data<float>(), n);
-    } else {
-      sampler->step(i, out[0].data<float>(), x.mutable_data<float>(), n);
-    }
-    if (progress) progress(i + 1, steps);
-    if (check_cancel) check_cancel();
+    const Tensor& guided_v = guided ? v : out[0];
+    if (hooks.velocity) hooks.velocity(i, guided_v);
+    sampler->step(i, guided_v.data<float>(), x.mutable_data<float>(), n);
+    if (hooks.sample) hooks.sample(i, x);
+    if (hooks.progress) hooks.progress(i + 1, steps);
+    if (hooks.check_cancel) hooks.check_cancel();
   }
   return stats;
 }

@@ -34,10 +34,15 @@ struct DenoiseStats {
   int skipped_steps = 0;  // steps the cache answered
 };
 
-// x: the starting noise, updated in place to the final latent. progress(done, total) is called
-// after each step; check_cancel() between passes (it throws to stop).
+struct DenoiseHooks {
+  std::function<void(int done, int total)> progress;  // after each step
+  std::function<void()> check_cancel;                 // between passes and steps; throws to stop
+  std::function<void(int step, const Tensor& v)> velocity;  // the guided velocity, for checks
+  std::function<void(int step, const Tensor& x)> sample;    // the sample after each update
+};
+
+// x: the starting noise, updated in place to the final latent.
 DenoiseStats denoise(Tensor& x, const DenoiseSettings& settings, const VelocityFn& velocity,
-                     const std::function<void(int, int)>& progress = {},
-                     const std::function<void()>& check_cancel = {});
+                     const DenoiseHooks& hooks = {});
 
 }  // namespace kinema

@@ -56,10 +56,13 @@ TEST(Denoise, MatchesReferenceWithAndWithoutEasyCache) {
           EXPECT_TRUE(pass == 0 || r.guidance != 1.0f) << "negative pass at guidance 1";
           return fake_model(sample, t, pass);
         },
-        [&](int done, int total) {
-          EXPECT_EQ(done, ++progress);
-          EXPECT_EQ(total, 20);
-        });
+        DenoiseHooks{[&](int done, int total) {
+                       EXPECT_EQ(done, ++progress);
+                       EXPECT_EQ(total, 20);
+                     },
+                     {},
+                     {},
+                     {}});
     EXPECT_EQ(stats.forwards, want[r.name]["forwards"].get<int>()) << r.name;
     EXPECT_EQ(stats.skipped_steps, want[r.name]["skipped"].get<int>()) << r.name;
     EXPECT_EQ(calls, stats.forwards);
@@ -94,16 +97,17 @@ TEST(Denoise, CancelStopsBetweenPasses) {
   DenoiseSettings s;
   s.schedule = make_schedule(SamplerKind::UniPC, 20, 3.0);
   int calls = 0;
+  DenoiseHooks hooks;
+  hooks.check_cancel = [&] {
+    if (calls == 3) fail("stop");
+  };
   EXPECT_THROW(denoise(
                    x, s,
                    [&](const Tensor& sample, double t, int pass) {
                      ++calls;
                      return fake_model(sample, t, pass);
                    },
-                   {},
-                   [&] {
-                     if (calls == 3) fail("stop");
-                   }),
+                   hooks),
                Error);
   EXPECT_EQ(calls, 3);
 }
@@ -136,13 +140,15 @@ TEST(StepCache, WarmupAndLastStepAreComputed) {
   s.cache = &cache;
   std::vector<int> computed;
   int step = 0;
+  DenoiseHooks hooks;
+  hooks.progress = [&](int done, int) { step = done; };
   denoise(
       x, s,
       [&](const Tensor& sample, double t, int pass) {
         if (pass == 0) computed.push_back(step);
         return fake_model(sample, t, pass);
       },
-      [&](int done, int) { step = done; });
+      hooks);
   EXPECT_EQ(computed, (std::vector<int>{0, 1, 2, 19}));
   EXPECT_EQ(cache.skipped(), 16);
 }
