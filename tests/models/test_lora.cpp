@@ -107,6 +107,30 @@ TEST(LoraLinear, UnmergedUpdatesMatchTheReference) {
   EXPECT_TRUE(test::all_close(p16, ref_npy("linear_y_bf16"), {1e-2, 1.0 / 128}));
 }
 
+// Many rows run in blocks (the f32 temporaries stay small): the same as the merged weight.
+TEST(LoraLinear, RowBlocksGiveTheMergedResult) {
+  const int64_t m = 1100, in = 24, out = 8192, rank = 3;  // blocks of 512 rows
+  auto make = [](const Shape& shape, uint64_t seed, float scale) {
+    std::vector<float> v = test::random_floats(size_t(shape.numel()), seed, -scale, scale);
+    return Tensor::from_f32(shape, v.data());
+  };
+  Linear unmerged{make({out, in}, 1, 0.2f), make({out}, 2, 0.1f), {}, {}};
+  unmerged.updates.push_back({make({rank, in}, 3, 0.3f), make({out, rank}, 4, 0.3f), 0.5f});
+  LoraUpdate u;
+  u.down = unmerged.updates[0].down;
+  u.up = unmerged.updates[0].up;
+  u.scale = 0.5f;
+  Linear merged{merge_lora_updates(ctx(), unmerged.weight, {u}, DType::F32), unmerged.bias, {},
+                {}};
+  const Tensor x = make({m, in}, 5, 1.0f);
+  Tensor a = unmerged(ctx(), x, MatmulPrecision::F32, DType::F32);
+  Tensor b = merged(ctx(), x, MatmulPrecision::F32, DType::F32);
+  EXPECT_TRUE(test::all_close(a, b, {1e-5, 1e-5}));
+  Tensor a16 = unmerged(ctx(), x, MatmulPrecision::BF16, DType::BF16);
+  Tensor b16 = merged(ctx(), x, MatmulPrecision::BF16, DType::BF16);
+  EXPECT_TRUE(test::all_close(a16, b16, {2e-2, 2e-2}));  // different bf16 roundings
+}
+
 // Output within rel * max|want| (+ rel elementwise), as the DiT parity tests.
 ::testing::AssertionResult close_to_scale(const Tensor& got, const Tensor& want, double rel) {
   double scale = 0;
