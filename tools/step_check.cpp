@@ -5,7 +5,7 @@
 //   kinema_step_check --model DIR [--prompt TEXT] [--lora FILE[:SCALE]]...
 //   kinema_step_check --dit FILE --vae FILE   (random text features: for random weights)
 //   common: --size WxH --frames F --steps N --guidance G --shift S --sampler NAME --seed S
-//           --caches 0.05,0.1 --threads T --precision bf16|f32 --repeat N
+//           --caches 0.05,0.1 --threads T --precision bf16|f32 --repeat N --pack-weights
 // With --repeat N every run is timed N times and the fastest is kept (the machine is shared).
 // --dump FILE writes the uncached run's frames, raw uint8 [F, H, W, 3] (for measurements).
 // Measurement only (docs/performance.md); the CLI's generate is the product.
@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
               precision_name = "bf16";
   std::vector<std::string> lora_texts;
   std::string dump;
+  bool pack = false;
   int frames = 17, steps = 20, threads = 0, repeat = 1;
   float guidance = 5.0f;
   double shift = 3.0;
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision_name);
   app.add_option("--repeat", repeat, "time each run N times, keep the fastest");
   app.add_option("--dump", dump, "write the uncached run's frames (raw uint8 [F, H, W, 3])");
+  app.add_flag("--pack-weights", pack, "convert the DiT's weights once at load");
   CLI11_PARSE(app, argc, argv);
   try {
     const ComputeContext ctx = ComputeContext::with_threads(threads);
@@ -157,6 +159,7 @@ int main(int argc, char** argv) {
     std::optional<LoraSet> loras;
     if (!specs.empty()) loras.emplace(specs, wan_dit_tensors(config), wan_dit_layouts(), "Wan DiT");
     WanDiTOptions options;
+    options.pack_weights = pack;
     options.loras = loras ? &*loras : nullptr;
     const WanDiT dit(*dit_file, config, options);
     auto vae_file = WeightFile::open(vae_path);
