@@ -3,10 +3,12 @@ prompt (colour/shape/direction combinations, some held out of training) and fixe
 moving object's colour (colour mask) and direction (centroid track) are compared with the prompt.
 Prints one line per prompt and the two rates; exits 1 when either is below --min (percent).
 
-  adherence.py --kinema build/kinema [--model DIR] [--min 90]
+  adherence.py --kinema build/kinema [--model DIR] [--min 90] [--lora FILE[:SCALE]]...
 
 Without --model, kinema's default (the bundled demo model) with its own defaults (size, frames,
-steps) is what gets measured: exactly what a user gets from `kinema generate PROMPT`.
+steps) is what gets measured: exactly what a user gets from `kinema generate PROMPT`. With
+--lora (the distilled demo: models/demo/distill-4step.safetensors), the model folder's
+lora_defaults for that LoRA apply (sampler, steps, guidance) unless given here.
 """
 import argparse
 import os
@@ -42,9 +44,11 @@ def generate(args, prompt, seed, out):
     cmd = [args.kinema, "generate", prompt, "--seed", str(seed), "-q", "-o", out]
     if args.model:
         cmd += ["--model", args.model]
-    for flag in ("size", "frames", "steps", "guidance", "shift"):
+    for flag in ("size", "frames", "steps", "guidance", "shift", "sampler"):
         if getattr(args, flag) is not None:
             cmd += [f"--{flag}", str(getattr(args, flag))]
+    for lora in args.lora:
+        cmd += ["--lora", lora]
     subprocess.run(cmd, check=True)
     probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                             "stream=width,height", "-of", "csv=p=0", out],
@@ -65,6 +69,8 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--guidance", type=float)
     ap.add_argument("--shift", type=float)
+    ap.add_argument("--sampler")
+    ap.add_argument("--lora", action="append", default=[], help="FILE[:SCALE], repeatable")
     ap.add_argument("--seed", type=int, default=1000, help="seed of the first prompt (then +1)")
     ap.add_argument("--skip-without", metavar="FILE",
                     help="exit 77 (CTest's skip) when FILE does not exist")

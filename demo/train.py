@@ -13,7 +13,10 @@ of synthetic.py. Runs on the CPU with Debian's python3-torch (use /usr/bin/pytho
   train.py text --out DIR        fine-tunes the umT5 and the DiT together, from
                                  DIR/dit_stage.safetensors and the random umT5, so that
                                  direction phrases are told apart; exports DiT and umT5
-  train.py all --out DIR         all of them in order
+  train.py all --out DIR         all of them in order (not distill)
+  train.py distill --out DIR     a 4-step, guidance-1 LoRA for the finished model (distill.py):
+                                 DIR/distill-4step.safetensors; --teacher FOLDER takes the
+                                 teacher from FOLDER (default DIR)
 
 Everything is seeded and the hyper-parameters are the defaults below; the model card
 (models/demo/README.md) gives the measured time of each stage. The output folder holds
@@ -565,6 +568,9 @@ MANIFEST = {
     # What the model was trained for: the clip size, and the sigma shift of the training noise.
     "defaults": {"width": SIZE, "height": SIZE, "frames": FRAMES, "fps": 8, "steps": 20,
                  "guidance": 5.0, "shift": 3.0, "sampler": "unipc", "negative_prompt": ""},
+    # What the distill stage's LoRA was trained for, applied whenever it is (--lora FILE).
+    "lora_defaults": {"distill-4step.safetensors": {"sampler": "lcm", "steps": 4,
+                                                    "guidance": 1.0, "shift": 3.0}},
 }
 
 
@@ -588,7 +594,7 @@ def export(out, dit, t5):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("stage", choices=["tokenizer", "vae", "vae-time", "vae-long", "dit", "text",
-                                      "all"])
+                                      "all", "distill"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--vae-steps", type=int, default=1400)
     ap.add_argument("--vae-time-steps", type=int, default=450, help="steps on 9-frame clips")
@@ -602,6 +608,17 @@ def main():
                          "the training state (DIR/dit_train_state.pt)")
     ap.add_argument("--resume", action="store_true",
                     help="continue the DiT from DIR/dit_train_state.pt")
+    ap.add_argument("--teacher", help="distill: the 20-step model folder (default: --out)")
+    ap.add_argument("--distill-steps", type=int, default=1000)
+    ap.add_argument("--distill-rank", type=int, default=16)
+    ap.add_argument("--distill-alpha", type=float, default=8.0)
+    ap.add_argument("--distill-pairs", type=int, default=256,
+                    help="teacher samples the distillation regresses on")
+    ap.add_argument("--distill-batch", type=int, default=8)
+    ap.add_argument("--distill-export-every", type=int, default=0,
+                    help="distill: also write the LoRA every N steps (DIR/checkpoints)")
+    ap.add_argument("--distill-check", action="store_true",
+                    help="distill: measure adherence in PyTorch at the end (slow)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--encoder", default=os.path.join(HERE, "..", "build", "kinema_vae_encode"),
                     help="Kinema's kinema_vae_encode tool (built by make)")
@@ -629,6 +646,9 @@ def main():
     if args.stage in ("text", "all"):
         dit, t5 = train_text(args.out, args.text_steps, clips=args.clips)
         export(args.out, dit, t5)
+    if args.stage == "distill":
+        import distill
+        distill.run(args)
 
 
 if __name__ == "__main__":

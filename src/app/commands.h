@@ -25,6 +25,7 @@ struct GenerateOptions {
   bool quiet = false;
   std::string progress = "bar";  // bar | json
   bool pack_weights = false, allow_custom = false;
+  std::string lora_mode = "auto";  // auto | merge | unmerged
 };
 int run_generate(const GenerateOptions& options);
 

@@ -16,6 +16,7 @@
 #include "app/progress.h"
 #include "core/memory.h"
 #include "media/video_file.h"
+#include "pipeline/denoise.h"
 #include "pipeline/request.h"
 #include "pipeline/text_to_video.h"
 
@@ -97,6 +98,7 @@ ModelFiles model_files(const GenerateOptions& o) {
   }
   files.allow_custom |= o.allow_custom;
   files.pack_weights = o.pack_weights;
+  files.lora_mode = lora_mode_from_name(o.lora_mode);
   return files;
 }
 
@@ -113,7 +115,8 @@ int generate_checked(const GenerateOptions& o, Progress& progress) {
   for (const auto& [field, text] : o.fields) set_request_field(request, field, text);
   check_request(request);
   output_format(o.output);
-  const ModelFiles files = model_files(o);
+  ModelFiles files = model_files(o);
+  for (const LoraSpec& spec : request_loras(request)) files.loras.push_back(spec);
   // The output's folder, before anything heavy: the frame count may still change (it decides
   // between a PNG file and a PNG folder), so it is checked again once resolved.
   check_output_path(o.output, int(request.frames.value_or(files.defaults.frames.value_or(81))));
@@ -131,6 +134,16 @@ int generate_checked(const GenerateOptions& o, Progress& progress) {
     progress.note("seed", std::to_string(*p.seed));
   else
     progress.note("noise", p.noise_file + " (sha256 " + p.noise_sha256 + ")");
+  for (const LoraFileInfo& l : model.loras)
+    progress.note("lora", str_cat(l.path, " (scale ", l.strength, ", ", l.naming, ", rank ", l.rank,
+                                  ", ", l.tensors, " tensors, ",
+                                  model.lora_mode == LoraMode::Merge ? "merged" : "unmerged",
+                                  ", sha256 ", l.sha256, ")"));
+  progress.note("sampler", str_cat(sampler_name(p.sampler), ", ", p.steps, " steps, shift ",
+                                   p.shift, ", guidance ", p.guidance,
+                                   uses_negative_prompt(p.guidance) ? " (two DiT passes per step)"
+                                                                    : " (one DiT pass per step)"));
+  if (p.cache) progress.note("cache", str_cat(p.cache->name, ":", p.cache->threshold));
   if (target == OutputTarget::Replaces)
     progress.note("output", o.output + " (replaces the existing " +
                                 (fs::is_directory(o.output) ? "empty folder)" : "file)"));

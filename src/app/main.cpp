@@ -90,12 +90,31 @@ int main(int argc, char** argv) {
             "classifier-free guidance scale, 0 to 100 (default: 5); 1 skips the negative pass");
   add_field(gen, g, "--shift", "shift",
             "flow shift of the sigma schedule, above 0 to 100 (default: 5; demo model: 3)");
-  add_field(gen, g, "--sampler", "sampler", "unipc, dpm++ or euler (default: unipc)");
+  add_field(gen, g, "--sampler", "sampler",
+            "unipc, dpm++, euler or lcm (the re-noising sampler of step-distilled models; "
+            "default: unipc, or the model's)");
   add_field(gen, g, "--seed", "seed", "noise seed, 0 to 2^64-1 (default: random, printed)");
   add_field(gen, g, "--precision", "precision",
             "bf16 (the official precision, default) or f32 (DiT and text encoder in f32)");
   add_field(gen, g, "--noise", "noise",
             "start from this noise tensor (safetensors/GGUF/.pth) instead of a seed");
+  gen->add_option_function<std::vector<std::string>>(
+         "--lora",
+         [&g](const std::vector<std::string>& files) {
+           for (const std::string& f : files) g.fields.emplace_back("lora", f);
+         },
+         "FILE[:SCALE]: a LoRA applied to the DiT (ComfyUI, kohya, diffusers or lightx2v "
+         "files; repeatable; scale 1 by default)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  gen->add_option("--lora-mode", g.lora_mode,
+                  "merge the LoRAs into the weights, run them unmerged beside them, or auto "
+                  "(merge when the copies fit in memory and the weights are not quantized)")
+      ->check(CLI::IsMember({"auto", "merge", "unmerged"}))
+      ->capture_default_str();
+  add_field(gen, g, "--cache", "cache",
+            "easycache[:THRESHOLD]: skip steps whose output barely changes (default threshold "
+            "0.05; off by default, and off for distilled runs)");
   gen->add_option("--model", g.model,
                   "a Wan2.1 model folder (official, Diffusers or single files; default: the "
                   "bundled demo model)");

@@ -50,6 +50,11 @@ Tensor BoundWeights::get(const std::string& canonical) const {
   return file_->tensor(it->second);
 }
 
+const TensorInfo* BoundWeights::info(const std::string& canonical) const {
+  auto it = entries_.find(canonical);
+  return it == entries_.end() ? nullptr : file_->find(it->second);
+}
+
 BoundWeights bind_weights(const WeightFile& file, std::string_view what,
                           const std::vector<ExpectedTensor>& expected,
                           const std::vector<WeightLayout>& layouts,

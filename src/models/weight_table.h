@@ -34,6 +34,8 @@ class BoundWeights {
   // The tensor stored for the canonical name (a zero-copy view).
   Tensor get(const std::string& canonical) const;
   bool has(const std::string& canonical) const { return entries_.count(canonical) != 0; }
+  // The stored tensor's dtype and shape, without reading it (null when not bound).
+  const TensorInfo* info(const std::string& canonical) const;
   std::string_view layout() const { return layout_; }
   const std::string& prefix() const { return prefix_; }
 

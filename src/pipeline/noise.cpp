@@ -75,14 +75,15 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> ctr, std::array<ui
   return ctr;
 }
 
-Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed) {
+Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed,
+                      uint32_t stream) {
   Tensor out = Tensor::empty(shape, DType::F32);
   float* y = out.mutable_data<float>();
   const int64_t n = shape.numel();
   const std::array<uint32_t, 2> key = {uint32_t(seed), uint32_t(seed >> 32)};
   parallel_for(ctx, (n + 3) / 4, 1024, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      auto w = philox4x32_10({uint32_t(b), uint32_t(uint64_t(b) >> 32), 0, 0}, key);
+      auto w = philox4x32_10({uint32_t(b), uint32_t(uint64_t(b) >> 32), stream, 0}, key);
       double z[4];
       for (int pair = 0; pair < 2; ++pair) {
         double r = std::sqrt(-2.0 * det_log(uniform(w[2 * pair])));

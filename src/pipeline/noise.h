@@ -2,7 +2,7 @@
 //
 // Element i (flat index in row-major order) of the noise for seed s is defined as:
 //   block b = i / 4, lane k = i % 4;
-//   (w0, w1, w2, w3) = Philox4x32-10(counter = (b mod 2^32, b / 2^32, 0, 0),
+//   (w0, w1, w2, w3) = Philox4x32-10(counter = (b mod 2^32, b / 2^32, stream, 0),
 //                                    key = (s mod 2^32, s / 2^32));
 //   uniforms u_j = (w_j + 0.5) / 2^32 in (0, 1);
 //   r = sqrt(-2 ln u0), z0 = r cos(2 pi u1), z1 = r sin(2 pi u1)  (and z2, z3 from u2, u3);
@@ -23,8 +23,10 @@ namespace kinema {
 
 std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
 
-// An f32 tensor of standard normal noise.
-Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed);
+// An f32 tensor of standard normal noise. Stream 0 is a generation's starting noise; the
+// re-noising sampler draws step i's fresh noise from stream i + 1 (sampler.h).
+Tensor gaussian_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed,
+                      uint32_t stream = 0);
 
 // Reads injected noise (parity runs) from a weight file of any supported format: the tensor
 // named "noise", or the file's only tensor; converted to f32. Throws naming the file otherwise.

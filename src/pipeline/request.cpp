@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <nlohmann/json.hpp>
 
 #include "core/digest.h"
 #include "models/umt5/text_clean.h"
@@ -93,7 +94,17 @@ SamplerKind sampler_of(const std::string& name) {
   try {
     return sampler_from_name(name);
   } catch (const Error&) {
-    refuse("sampler", name, "expected unipc, dpm++ or euler");
+    refuse("sampler", name, "expected unipc, dpm++, euler or lcm");
+  }
+}
+
+// "off" (or "none") is no cache.
+std::optional<CacheSpec> cache_of(const std::string& text) {
+  if (text == "off" || text == "none") return std::nullopt;
+  try {
+    return parse_cache_spec(text);
+  } catch (const Error&) {
+    refuse("cache", text, "expected easycache, easycache:THRESHOLD (a number >= 0) or off");
   }
 }
 
@@ -142,6 +153,10 @@ void set_request_field(GenerationRequest& r, std::string_view field, std::string
     r.seed = parse_seed(text);
   } else if (field == "noise") {
     r.noise_file = std::string(text);
+  } else if (field == "lora") {
+    r.loras.emplace_back(text);
+  } else if (field == "cache") {
+    r.cache = std::string(text);
   } else {
     refuse(field, "", "not a field of a generation request");
   }
@@ -186,6 +201,21 @@ void check_request(const GenerationRequest& r) {
   if (r.seed && r.noise_file)
     refuse("seed", text_of(*r.seed), "give a seed or a noise file, not both");
   if (r.noise_file && r.noise_file->empty()) refuse("noise", "", "the file name is empty");
+  request_loras(r);
+  if (r.cache) cache_of(*r.cache);
+}
+
+std::vector<LoraSpec> request_loras(const GenerationRequest& r) {
+  std::vector<LoraSpec> specs;
+  for (const std::string& text : r.loras) {
+    try {
+      specs.push_back(parse_lora_spec(text));
+    } catch (const Error&) {
+      refuse("lora", text, "the scale after ':' must be a finite number");
+    }
+    if (specs.back().path.empty()) refuse("lora", text, "the file name is empty");
+  }
+  return specs;
 }
 
 GenerationParams resolve(const GenerationRequest& r, const ModelDescription& model,
@@ -214,6 +244,15 @@ GenerationParams resolve(const GenerationRequest& r, const ModelDescription& mod
   p.shift = r.shift ? *r.shift : m.shift.value_or(dit.default_shift);
   p.sampler = sampler_of(r.sampler ? *r.sampler : m.sampler.value_or("unipc"));
   p.precision = precision_of(r.precision.value_or("bf16"));
+  p.loras = model.loras;
+  p.lora_mode = model.lora_mode;
+  if (r.cache) p.cache = cache_of(*r.cache);
+  if (p.cache && is_distilled_run(p.steps, p.guidance, p.sampler)) {
+    p.cache_note = str_cat(p.cache->name, " is off for a distilled run (", p.steps, " steps, ",
+                           sampler_name(p.sampler), ", guidance ", p.guidance,
+                           "): every step moves the sample too far to reuse");
+    p.cache.reset();
+  }
 
   if (memory_limit > 0) {
     const MemoryEstimate e =
@@ -274,6 +313,14 @@ std::map<std::string, std::string> generation_metadata(const GenerationParams& p
     m["noise"] = p.noise_file;
     m["noise_sha256"] = p.noise_sha256;
   }
+  if (!p.loras.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const LoraFileInfo& l : p.loras)
+      list.push_back({{"file", l.path}, {"sha256", l.sha256}, {"scale", l.strength}});
+    m["loras"] = list.dump();
+    m["lora_mode"] = std::string(lora_mode_name(p.lora_mode));
+  }
+  m["cache"] = p.cache ? str_cat(p.cache->name, ":", p.cache->threshold) : "off";
   return m;
 }
 

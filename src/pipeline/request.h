@@ -13,10 +13,12 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "models/lora.h"
 #include "models/wan/dit.h"
 #include "models/wan/dit_config.h"
 #include "models/wan/vae_config.h"
 #include "pipeline/schedule.h"
+#include "pipeline/step_cache.h"
 
 namespace kinema {
 
@@ -43,6 +45,8 @@ struct GenerationRequest {
   std::optional<std::string> sampler, precision;
   std::optional<uint64_t> seed;
   std::optional<std::string> noise_file;  // start from this noise tensor instead of a seed
+  std::vector<std::string> loras;         // "FILE[:SCALE]", applied at load (WanModels)
+  std::optional<std::string> cache;       // "easycache[:THRESHOLD]" or "off"
 };
 
 // A refused field: field() is the request's name for it ("guidance", "size", ...), value() the
@@ -60,13 +64,16 @@ class RequestError : public Error {
 
 // Sets a field from text (command-line flags, form fields): "prompt", "negative_prompt", "size"
 // (WxH), "width", "height", "frames", "fps", "steps", "guidance", "shift", "sampler", "precision",
-// "seed", "noise". Numbers must be whole (integer fields) or finite decimal numbers; a seed is 0
-// to 2^64-1. Throws RequestError.
+// "seed", "noise", "lora" (each adds one), "cache". Numbers must be whole (integer fields) or
+// finite decimal numbers; a seed is 0 to 2^64-1. Throws RequestError.
 void set_request_field(GenerationRequest& request, std::string_view field, std::string_view text);
 
-// Every check that needs no model: the prompt, each numeric range, the sampler and precision
-// names, seed and noise together. Throws RequestError.
+// Every check that needs no model: the prompt, each numeric range, the sampler, precision and
+// cache names, the LoRA scales, seed and noise together. Throws RequestError.
 void check_request(const GenerationRequest& request);
+
+// The request's LoRAs (FILE[:SCALE] parsed; the files are read at load). Throws RequestError.
+std::vector<LoraSpec> request_loras(const GenerationRequest& request);
 
 // Bounds that no model makes acceptable (arithmetic stays in range; the memory estimate gives
 // the real limit), and the prompt's size in bytes.
@@ -85,7 +92,9 @@ struct ModelDescription {
   ModelDefaults manifest;  // kinema.json's defaults
   WanDiTConfig dit;
   WanVAEConfig vae;
-  uint64_t weight_bytes = 0;  // the mapped DiT and VAE files
+  uint64_t weight_bytes = 0;        // the mapped DiT and VAE files
+  std::vector<LoraFileInfo> loras;  // applied at load, in order
+  LoraMode lora_mode = LoraMode::Merge;
 };
 
 struct GenerationParams {
@@ -100,17 +109,23 @@ struct GenerationParams {
   std::optional<uint64_t> seed;  // unset exactly when noise is given
   std::optional<Tensor> noise;   // [z_dim, T, H/8, W/8] f32, finite
   std::string noise_file, noise_sha256;
+  std::optional<CacheSpec> cache;   // unset: no step cache
+  std::string cache_note;           // why a requested cache is off ("" when it is not)
+  std::vector<LoraFileInfo> loras;  // from the model (for progress and metadata)
+  LoraMode lora_mode = LoraMode::Merge;
 };
 
 // The request with its defaults applied and every field checked against the model. An unset
-// seed (and no noise) is drawn from the operating system. `memory_limit` (bytes; 0: unchecked)
+// seed (and no noise) is drawn from the operating system. A cache asked for a distilled run
+// (is_distilled_run) is turned off, and cache_note says so. `memory_limit` (bytes; 0: unchecked)
 // is what the run may take besides its mapped weights: a size or frame count whose estimate
 // exceeds it is refused with the estimate. Throws RequestError.
 GenerationParams resolve(const GenerationRequest& request, const ModelDescription& model,
                          uint64_t memory_limit);
 
 // The settings a video's metadata records: prompt, negative prompt, seed (or the noise file and
-// its sha256), steps, sampler, guidance, shift, size, frames, fps, precision, model, version.
+// its sha256), steps, sampler, guidance, shift, size, frames, fps, precision, model, version,
+// the LoRAs (a JSON list of file, sha256, scale) and the step cache.
 std::map<std::string, std::string> generation_metadata(const GenerationParams& params,
                                                        const std::string& model_name,
                                                        const std::string& version);

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
+#include "pipeline/noise.h"
 
 namespace kinema {
 namespace {
@@ -148,15 +150,46 @@ class EulerSampler : public Sampler {
   Schedule s_;
 };
 
+class LcmSampler : public Sampler {
+ public:
+  LcmSampler(Schedule s, StepNoise noise) : s_(std::move(s)), noise_(std::move(noise)) {}
+  void step(int i, const float* v, float* x, int64_t n) override {
+    KINEMA_CHECK(i >= 0 && i < s_.steps());
+    const float sigma = s_.sigmas[size_t(i)], next = s_.sigmas[size_t(i) + 1];
+    for (int64_t j = 0; j < n; ++j) x[j] = x[j] - sigma * v[j];
+    if (next == 0.0f) return;
+    fresh_.resize(size_t(n));
+    noise_(i, fresh_.data(), n);
+    const float keep = 1.0f - next;
+    for (int64_t j = 0; j < n; ++j) x[j] = keep * x[j] + next * fresh_[size_t(j)];
+  }
+
+ private:
+  Schedule s_;
+  StepNoise noise_;
+  std::vector<float> fresh_;
+};
+
 }  // namespace
 
-std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const Schedule& schedule) {
+std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const Schedule& schedule, StepNoise noise) {
   switch (kind) {
     case SamplerKind::UniPC: return std::make_unique<UniPCSampler>(schedule);
     case SamplerKind::DpmPP2M: return std::make_unique<DpmSampler>(schedule);
     case SamplerKind::Euler: return std::make_unique<EulerSampler>(schedule);
+    case SamplerKind::LCM:
+      if (!noise) fail("the lcm sampler re-noises every step: it needs a noise source (a seed)");
+      return std::make_unique<LcmSampler>(schedule, std::move(noise));
   }
   fail("unknown sampler");
+}
+
+StepNoise seeded_step_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed) {
+  return [ctx, shape, seed](int step, float* out, int64_t n) {
+    KINEMA_CHECK(n == shape.numel());
+    Tensor t = gaussian_noise(ctx, shape, seed, uint32_t(step) + 1);
+    std::memcpy(out, t.data<float>(), size_t(n) * sizeof(float));
+  };
 }
 
 void apply_guidance(const float* cond, const float* uncond, float guidance, float* out, int64_t n) {

@@ -4,9 +4,12 @@
 // ((ratio * x) - (c1 * m0)) - (c2 * res).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include "core/parallel.h"
+#include "core/shape.h"
 #include "pipeline/schedule.h"
 
 namespace kinema {
@@ -19,7 +22,19 @@ class Sampler {
   virtual void step(int i, const float* v, float* x, int64_t n) = 0;
 };
 
-std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const Schedule& schedule);
+// Fresh Gaussian noise for a re-noising sampler: fills out[0, n) with step `step`'s noise.
+using StepNoise = std::function<void(int step, float* out, int64_t n)>;
+
+// The re-noising sampler (LCM: lightx2v's step-distill scheduler, ComfyUI's "lcm" on a flow
+// model) takes the data prediction x0 = x - sigma_i v and re-noises it to the next sigma:
+// x = (1 - sigma_{i+1}) x0 + sigma_{i+1} noise_i, and x = x0 after the last step. It needs
+// `noise`; the other samplers ignore it.
+std::unique_ptr<Sampler> make_sampler(SamplerKind kind, const Schedule& schedule,
+                                      StepNoise noise = {});
+
+// A generation's re-noising noise: step i draws gaussian_noise(shape, seed, stream i + 1), so a
+// seed gives the same video on every machine (noise.h).
+StepNoise seeded_step_noise(const ComputeContext& ctx, const Shape& shape, uint64_t seed);
 
 // Classifier-free guidance: out = uncond + g * (cond - uncond), in fp32.
 void apply_guidance(const float* cond, const float* uncond, float guidance, float* out, int64_t n);

@@ -7,9 +7,14 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <type_traits>
 
+#include "core/digest.h"
+#include "core/memory.h"
 #include "io/weight_scan.h"
+#include "pipeline/denoise.h"
+#include "pipeline/memory_estimate.h"
 #include "pipeline/noise.h"
 #include "pipeline/sampler.h"
 
@@ -83,50 +88,29 @@ void add_dit_config_json(ModelFiles& f) {
     f.dit_statements.push_back(read_dit_config_json(config.string()));
 }
 
-}  // namespace
-
-void read_model_manifest(const std::string& path, ModelFiles& files) {
-  std::ifstream in(path);
-  if (!in) fail(path, ": cannot read");
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) fail(path, ": not valid JSON");
-  if (!doc.is_object()) fail(path, ": not a JSON object");
-  for (const auto& [key, value] : doc.items())
-    if (key != "name" && key != "custom_sizes" && key != "defaults" && key != "description" &&
-        key != "dit")
-      fail(path, ": unknown field '", printable(key, 60),
-           "' (expected name, description, custom_sizes, dit, defaults)");
-  files.manifest = path;
-  if (doc.contains("dit")) {
-    if (!doc["dit"].is_object()) fail(path, ": field 'dit' must be an object");
-    files.dit_statements.push_back(stated_dit_config(path + ": dit", doc["dit"].dump()));
-  }
-  files.name = manifest_field<std::string>(path, doc, "name", "a string").value_or("");
-  manifest_field<std::string>(path, doc, "description", "a string");
-  files.allow_custom |=
-      manifest_field<bool>(path, doc, "custom_sizes", "true or false").value_or(false);
-  if (!doc.contains("defaults")) return;
-  const nlohmann::json& d = doc["defaults"];
-  if (!d.is_object()) fail(path, ": field 'defaults' must be an object");
+// The "defaults" object of a manifest (or one of its "lora_defaults"), every field checked.
+ModelDefaults read_defaults(const std::string& path, const std::string& field,
+                            const nlohmann::json& d) {
+  if (!d.is_object()) fail(path, ": field '", field, "' must be an object");
   static const char* kKnown[] = {"width", "height",  "frames",         "fps", "steps", "guidance",
                                  "shift", "sampler", "negative_prompt"};
   for (const auto& [key, value] : d.items())
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
-      fail(path, ": unknown field 'defaults.", printable(key, 60),
+      fail(path, ": unknown field '", field, ".", printable(key, 60),
            "' (expected width, height, frames, fps, steps, guidance, shift, sampler, "
            "negative_prompt)");
-  ModelDefaults& m = files.defaults;
-  const std::string where = path + ": defaults";
+  ModelDefaults m;
+  const std::string where = path + ": " + field;
   m.width = manifest_field<int>(where, d, "width", "an integer");
   m.height = manifest_field<int>(where, d, "height", "an integer");
   if (m.width.has_value() != m.height.has_value())
-    fail(path, ": defaults give width and height together or neither");
+    fail(path, ": ", field, " gives width and height together or neither");
   // The shared checks' messages, prefixed with the file and field.
-  auto checked = [&path](const char* field, auto&& check) {
+  auto checked = [&path, &field](const char* what, auto&& check) {
     try {
       check();
     } catch (const Error& e) {
-      fail(path, ": defaults.", field, ": ", e.what());
+      fail(path, ": ", field, ".", what, ": ", e.what());
     }
   };
   if (m.width) checked("width/height", [&] { check_video_size(*m.width, *m.height); });
@@ -150,7 +134,64 @@ void read_model_manifest(const std::string& path, ModelFiles& files) {
   try {
     check_request(as_request);
   } catch (const RequestError& e) {
-    fail(path, ": defaults.", e.field(), ": ", e.what());
+    fail(path, ": ", field, ".", e.field(), ": ", e.what());
+  }
+  return m;
+}
+
+}  // namespace
+
+void read_model_manifest(const std::string& path, ModelFiles& files) {
+  std::ifstream in(path);
+  if (!in) fail(path, ": cannot read");
+  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded()) fail(path, ": not valid JSON");
+  if (!doc.is_object()) fail(path, ": not a JSON object");
+  for (const auto& [key, value] : doc.items())
+    if (key != "name" && key != "custom_sizes" && key != "defaults" && key != "description" &&
+        key != "dit" && key != "loras" && key != "lora_defaults")
+      fail(path, ": unknown field '", printable(key, 60),
+           "' (expected name, description, custom_sizes, dit, defaults, loras, lora_defaults)");
+  files.manifest = path;
+  if (doc.contains("dit")) {
+    if (!doc["dit"].is_object()) fail(path, ": field 'dit' must be an object");
+    files.dit_statements.push_back(stated_dit_config(path + ": dit", doc["dit"].dump()));
+  }
+  files.name = manifest_field<std::string>(path, doc, "name", "a string").value_or("");
+  manifest_field<std::string>(path, doc, "description", "a string");
+  files.allow_custom |=
+      manifest_field<bool>(path, doc, "custom_sizes", "true or false").value_or(false);
+  if (doc.contains("defaults")) files.defaults = read_defaults(path, "defaults", doc["defaults"]);
+  const fs::path folder = fs::path(path).parent_path();
+  auto beside = [&folder](const std::string& file) {
+    return fs::path(file).is_absolute() ? file : (folder / file).string();
+  };
+  if (doc.contains("loras")) {
+    const nlohmann::json& list = doc["loras"];
+    if (!list.is_array()) fail(path, ": field 'loras' must be a list of \"FILE[:SCALE]\" strings");
+    for (const nlohmann::json& item : list) {
+      if (!item.is_string())
+        fail(path, ": field 'loras' must hold \"FILE[:SCALE]\" strings, found ",
+             printable(item.dump(), 60));
+      LoraSpec spec;
+      try {
+        spec = parse_lora_spec(item.get<std::string>());
+      } catch (const Error& e) {
+        fail(path, ": loras: ", e.what());
+      }
+      spec.path = beside(spec.path);
+      files.loras.push_back(spec);
+    }
+  }
+  if (doc.contains("lora_defaults")) {
+    const nlohmann::json& table = doc["lora_defaults"];
+    if (!table.is_object())
+      fail(path, ": field 'lora_defaults' must be an object (LoRA file -> defaults)");
+    for (const auto& [file, d] : table.items()) {
+      std::error_code ec;
+      files.lora_defaults.emplace_back(fs::weakly_canonical(beside(file), ec).string(),
+                                       read_defaults(path, "lora_defaults." + file, d));
+    }
   }
 }
 
@@ -206,14 +247,61 @@ ModelFiles separate_model_files(const std::string& dit, const std::string& t5,
   return f;
 }
 
+namespace {
+
+// The bytes merged LoRA copies may take: what is available minus the working memory of a run at
+// the folder's default size (0: unknown, no limit).
+uint64_t lora_budget(const WanDiTConfig& dit, const WanVAEConfig& vae, const ModelFiles& files) {
+  const uint64_t available = available_memory_bytes();
+  if (available == 0) return 0;
+  const ModelDefaults& m = files.defaults;
+  const MemoryEstimate e = estimate_memory(
+      dit, vae, m.width.value_or(dit.default_width), m.height.value_or(dit.default_height),
+      m.frames.value_or(dit.default_frames), DiTPrecision::BF16, 0);
+  return available > e.working() ? available - e.working() : 1;
+}
+
+// `top`'s fields over `base`'s; two LoRAs' lora_defaults that disagree are an error.
+void overlay_defaults(ModelDefaults& base, const ModelDefaults& top, std::set<std::string>& set_by,
+                      const std::string& source, std::string& first_source) {
+  auto field = [&](const char* name, auto& b, const auto& t) {
+    if (!t) return;
+    if (set_by.count(name) && b != t)
+      fail("the LoRAs ", first_source, " and ", source, " both set defaults.", name,
+           " in kinema.json's lora_defaults, differently; give --", name, " yourself");
+    b = t;
+    set_by.insert(name);
+  };
+  field("width", base.width, top.width);
+  field("height", base.height, top.height);
+  field("frames", base.frames, top.frames);
+  field("fps", base.fps, top.fps);
+  field("steps", base.steps, top.steps);
+  field("guidance", base.guidance, top.guidance);
+  field("shift", base.shift, top.shift);
+  field("sampler", base.sampler, top.sampler);
+  field("negative_prompt", base.negative_prompt, top.negative_prompt);
+  if (first_source.empty()) first_source = source;
+}
+
+}  // namespace
+
 WanModels::WanModels(const ModelFiles& files) : files_(files) {
   dit_file_ = WeightFile::open(files.dit);
-  dit_ = std::make_unique<WanDiT>(
-      *dit_file_, resolve_wan_dit_config(*dit_file_, files.allow_custom, files.dit_statements),
-      WanDiTOptions{files.pack_weights});
+  const WanDiTConfig config =
+      resolve_wan_dit_config(*dit_file_, files.allow_custom, files.dit_statements);
   vae_file_ = WeightFile::open(files.vae);
-  vae_ =
-      std::make_unique<WanVAE>(*vae_file_, resolve_wan_vae_config(*vae_file_, files.allow_custom));
+  const WanVAEConfig vae_config = resolve_wan_vae_config(*vae_file_, files.allow_custom);
+  WanDiTOptions options{files.pack_weights};
+  if (!files.loras.empty()) {
+    loras_ = std::make_unique<LoraSet>(files.loras, wan_dit_tensors(config), wan_dit_layouts(),
+                                       "Wan DiT");
+    options.loras = loras_.get();
+    options.lora_mode = files.lora_mode;
+    options.lora_memory_budget = lora_budget(config, vae_config, files);
+  }
+  dit_ = std::make_unique<WanDiT>(*dit_file_, config, options);
+  vae_ = std::make_unique<WanVAE>(*vae_file_, vae_config);
   tokenizer_ = Tokenizer::load(files.tokenizer);
 }
 
@@ -223,10 +311,21 @@ ModelDescription WanModels::description() const {
   ModelDescription d;
   d.name = files_.name.empty() ? std::string(dit_->config().name) : files_.name;
   d.manifest = files_.defaults;
+  std::set<std::string> set_by;
+  std::string first_source;
+  for (const LoraSpec& spec : files_.loras) {
+    std::error_code ec;
+    const std::string canonical = fs::weakly_canonical(spec.path, ec).string();
+    for (const auto& [file, defaults] : files_.lora_defaults)
+      if (file == canonical)
+        overlay_defaults(d.manifest, defaults, set_by, spec.path, first_source);
+  }
   d.dit = dit_->config();
   d.vae = vae_->config();
   for (const WeightFile* file : {dit_file_.get(), vae_file_.get()})
     for (const TensorInfo& t : file->tensors()) d.weight_bytes += t.nbytes;
+  if (loras_) d.loras = loras_->files();
+  d.lora_mode = dit_->lora_mode();
   return d;
 }
 
@@ -304,7 +403,7 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
   const Shape shape = latent_shape(params, models.vae().config().z_dim);
   // Guidance 1 is the conditional prediction alone: one forward per step, and no negative
   // prompt to encode (distilled models run this way).
-  const bool guided = params.guidance != 1.0f;
+  const bool guided = uses_negative_prompt(params.guidance);
 
   std::vector<std::string> prompts = {params.prompt};
   if (guided) prompts.push_back(params.negative_prompt);
@@ -339,34 +438,46 @@ Tensor generate(const ComputeContext& ctx, const WanModels& models, const Genera
   if (auto bad = first_nonfinite(x))
     fail("the starting noise holds a non-finite value (", bad->second, " at element ", bad->first,
          ")");
-  const Schedule schedule = make_schedule(params.sampler, params.steps, params.shift);
-  auto sampler = make_sampler(params.sampler, schedule);
-  const int64_t n = shape.numel();
-  Tensor v = Tensor::empty(shape, DType::F32);
-  progress(Phase::Denoise, 0, params.steps);
-  for (int i = 0; i < params.steps; ++i) {
-    const int64_t t = schedule.timesteps[size_t(i)];
-    Tensor v_cond = dit.forward(ctx, x, t, cond, params.precision);
-    check_cancel();
-    if (guided) {
-      Tensor v_uncond = dit.forward(ctx, x, t, uncond, params.precision);
-      apply_guidance(v_cond.data<float>(), v_uncond.data<float>(), params.guidance,
-                     v.mutable_data<float>(), n);
-    } else {
-      v = v_cond;
-    }
-    // A cheap check each step: a NaN here would otherwise spread into a black video.
+  DenoiseSettings settings;
+  settings.sampler = params.sampler;
+  settings.schedule = make_schedule(params.sampler, params.steps, params.shift);
+  settings.guidance = params.guidance;
+  // The re-noising sampler's fresh noise: the seed's streams, or, with injected noise, those of
+  // the seed the noise file's sha256 begins with (the same file gives the same video).
+  const uint64_t noise_seed = params.seed ? *params.seed
+                              : params.noise_sha256.size() >= 16
+                                  ? std::stoull(params.noise_sha256.substr(0, 16), nullptr, 16)
+                                  : 0;
+  settings.noise = seeded_step_noise(ctx, shape, noise_seed);
+  std::unique_ptr<StepCache> cache;
+  if (params.cache) cache = make_step_cache(*params.cache, params.steps);
+  settings.cache = cache.get();
+  if (!params.cache_note.empty()) note("cache", params.cache_note);
+  DenoiseHooks hooks;
+  hooks.progress = [&](int done, int total) { progress(Phase::Denoise, done, total); };
+  hooks.check_cancel = check_cancel;
+  // Cheap checks each step: a NaN would otherwise spread into a black video.
+  hooks.velocity = [&](int i, const Tensor& v) {
     if (auto bad = first_nonfinite(v))
       nonfinite_error(str_cat("denoise step ", i + 1, " of ", params.steps, ": the DiT"), *bad,
                       models.dit_file());
-    sampler->step(i, v.data<float>(), x.mutable_data<float>(), n);
-    if (auto bad = first_nonfinite(x))
+  };
+  hooks.sample = [&](int i, const Tensor& sample) {
+    if (auto bad = first_nonfinite(sample))
       fail("denoise step ", i + 1, " of ", params.steps,
            ": the sampler's update overflowed to a non-finite value (", bad->second, " at element ",
            bad->first, "); guidance ", params.guidance, " may be too large");
-    progress(Phase::Denoise, i + 1, params.steps);
-    check_cancel();
-  }
+  };
+  progress(Phase::Denoise, 0, params.steps);
+  const DenoiseStats stats = denoise(
+      x, settings,
+      [&](const Tensor& sample, double t, int pass) {
+        return dit.forward(ctx, sample, t, pass == 0 ? cond : uncond, params.precision);
+      },
+      hooks);
+  if (cache)
+    note("cache", str_cat(cache->describe(), " skipped ", stats.skipped_steps, " of ", params.steps,
+                          " steps (", stats.forwards, " DiT passes)"));
 
   const int latent_frames = int(shape[1]);
   progress(Phase::Decode, 0, latent_frames);

@@ -15,6 +15,7 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "io/weight_file.h"
+#include "models/lora.h"
 #include "models/umt5/encoder.h"
 #include "models/umt5/tokenizer.h"
 #include "models/wan/dit.h"
@@ -35,16 +36,27 @@ struct ModelFiles {
   // What the files state about the DiT beyond its shapes: the config.json that belongs to it
   // and kinema.json's "dit" object (see StatedDiTConfig).
   std::vector<StatedDiTConfig> dit_statements;
+  // LoRAs applied to the DiT at load: kinema.json's "loras", then the request's.
+  std::vector<LoraSpec> loras;
+  LoraMode lora_mode = LoraMode::Auto;
+  // kinema.json's "lora_defaults": generation defaults that apply when that LoRA is applied
+  // (a distillation LoRA's sampler, steps and guidance). Paths are as weakly_canonical gives.
+  std::vector<std::pair<std::string, ModelDefaults>> lora_defaults;
 };
 
 // Reads a model folder's kinema.json:
 //   {"name": "...", "description": "...", "custom_sizes": true,
 //    "dit": {"num_heads": 12, "text_len": 512},
 //    "defaults": {"width": 128, "height": 128, "frames": 17, "fps": 8, "steps": 20,
-//                 "guidance": 5.0, "shift": 3.0, "sampler": "unipc", "negative_prompt": ""}}
+//                 "guidance": 5.0, "shift": 3.0, "sampler": "unipc", "negative_prompt": ""},
+//    "loras": ["style.safetensors:0.8"],
+//    "lora_defaults": {"distill-4step.safetensors": {"sampler": "lcm", "steps": 4,
+//                                                     "guidance": 1.0}}}
 // Every field is optional; unknown fields, wrong types and invalid values are errors naming the
 // file and the field. "custom_sizes" lets the folder hold a model of a size Wan did not release;
-// "dit" states what no tensor shape gives (config.json keys).
+// "dit" states what no tensor shape gives (config.json keys); "loras" are applied to every
+// generation; "lora_defaults" override "defaults" whenever that LoRA is applied (files relative
+// to the manifest's folder).
 void read_model_manifest(const std::string& path, ModelFiles& files);
 
 // Finds the components in a model folder:
@@ -76,7 +88,8 @@ class WanModels {
   const ModelFiles& files() const { return files_; }
   const WeightFile& dit_file() const { return *dit_file_; }
   const WeightFile& vae_file() const { return *vae_file_; }
-  // What resolve() needs: name, kinema.json defaults, configs, mapped weight size.
+  // What resolve() needs: name, kinema.json defaults (with the applied LoRAs' lora_defaults
+  // over them), configs, mapped weight size, the LoRAs.
   ModelDescription description() const;
 
   // Encodes prompts with the umT5 encoder (all in one pass over its weights), mapping it for
@@ -89,6 +102,7 @@ class WanModels {
  private:
   ModelFiles files_;
   std::unique_ptr<WeightFile> dit_file_, vae_file_;
+  std::unique_ptr<LoraSet> loras_;
   std::unique_ptr<WanDiT> dit_;
   std::unique_ptr<WanVAE> vae_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -33,7 +33,7 @@ TEST_F(CliTest, ErrorsAreOneLineWithStatusTwoAndLeaveNothing) {
       {"generate \"a cat\" --size 100x64 -o " + out + " " + m, "multiples of 16"},
       {"generate \"a cat\" --size big -o " + out + " " + m, "expected WIDTHxHEIGHT"},
       {"generate \"a cat\" --sampler ddim -o " + out + " " + m,
-       "--sampler ddim: expected unipc, dpm++ or euler"},
+       "--sampler ddim: expected unipc, dpm++, euler or lcm"},
       {"generate \"a cat\" -o " + (dir_ / "out.avi").string() + " " + m, ".avi"},
       {"generate \"a cat\" -o /nonexistent/folder/out.mp4 " + m, "does not exist"},
       {"generate \"a cat\" --model /nonexistent -o " + out, "/nonexistent: not a folder"},

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -308,6 +309,80 @@ TEST_F(CliTest, InjectedNoiseIsRecordedInsteadOfASeed) {
                     " -q " + models());
   EXPECT_EQ(both.status, 2);
   EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+}
+
+// LoRAs from the command line: applied (merged or unmerged), named in the progress and the
+// metadata with their sha256; a bad file is one line with status 2; a LoRA's defaults from the
+// kinema.json beside the DiT apply when it is given.
+TEST_F(CliTest, LorasAreAppliedRecordedAndCheckedFromTheCommandLine) {
+  const std::string lora = test::ref_path("models", "lora/comfyui_bf16.safetensors");
+  for (const char* mode : {"merge", "unmerged"}) {
+    const fs::path out = dir_ / (std::string(mode) + ".mp4");
+    Result r = run("generate \"a red circle\"" + kSmall + "--seed 3 --lora " + lora +
+                   ":0.5 --lora-mode " + mode + " -o " + out.string() + " " + models());
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find(mode == std::string("merge") ? "merged" : "unmerged"),
+              std::string::npos)
+        << r.output;
+    Result probe = run_command("ffprobe -v error -show_format -of json " + out.string(), false);
+    const auto tags = nlohmann::json::parse(probe.output)["format"]["tags"];
+    const auto loras = nlohmann::json::parse(tags["loras"].get<std::string>());
+    ASSERT_EQ(loras.size(), 1u);
+    EXPECT_EQ(loras[0]["file"], lora);
+    EXPECT_EQ(loras[0]["scale"], 0.5);
+    EXPECT_EQ(loras[0]["sha256"].get<std::string>().size(), 64u);
+    EXPECT_EQ(tags["cache"], "off");
+  }
+  for (const std::string& bad :
+       {std::string("lora/bad_rank.safetensors"), std::string("lora/block_lora.safetensors"),
+        std::string("lora/missing.safetensors")}) {
+    Result r = run("generate \"a red circle\" -q --lora " + test::ref_path("models", bad) + " " +
+                   models());
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.output.find(bad), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+  Result scale = run("generate \"a red circle\" -q --lora x.safetensors:abc:nan " + models());
+  EXPECT_EQ(scale.status, 2) << scale.output;
+
+  // A folder whose kinema.json gives defaults for its LoRA: given --lora, the run takes them.
+  const fs::path folder = dir_ / "model";
+  fs::create_directories(folder);
+  for (const char* name :
+       {"e2e_dit.safetensors", "e2e_t5.safetensors", "e2e_vae.safetensors", "e2e_spiece.model"})
+    fs::create_symlink(ref(name), folder / name);
+  fs::create_symlink(lora, folder / "fast.safetensors");
+  std::ofstream(folder / "kinema.json")
+      << R"({"custom_sizes": true, "lora_defaults": {"fast.safetensors":
+            {"sampler": "lcm", "steps": 3, "guidance": 1}}})";
+  const std::string files = " --dit " + (folder / "e2e_dit.safetensors").string() + " --t5 " +
+                            ref("e2e_t5.safetensors") + " --vae " + ref("e2e_vae.safetensors") +
+                            " --tokenizer " + ref("e2e_spiece.model");
+  Result with = run(
+      "generate \"a red circle\" --size 48x32 --frames 5 --seed 2 --cache easycache"
+      " --progress json -o " +
+      (dir_ / "fast.mp4").string() + " --lora " + (folder / "fast.safetensors").string() + files);
+  ASSERT_EQ(with.status, 0) << with.output;
+  EXPECT_NE(with.output.find("lcm, 3 steps"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find("one DiT pass per step"), std::string::npos) << with.output;
+  EXPECT_NE(with.output.find("off for a distilled run"), std::string::npos) << with.output;
+  Result without = run("generate \"a red circle\" --size 48x32 --frames 5 --seed 2 --steps 2 -o " +
+                       (dir_ / "plain.mp4").string() + files);
+  ASSERT_EQ(without.status, 0) << without.output;
+  EXPECT_EQ(without.output.find("lcm"), std::string::npos) << without.output;
+}
+
+// --cache easycache on an undistilled run: the cache is named and says what it skipped.
+TEST_F(CliTest, TheStepCacheReportsWhatItSkipped) {
+  Result r =
+      run("generate \"a red circle\" --size 48x32 --frames 5 --steps 12 --seed 5 "
+          "--cache easycache:0.5 --progress json -o " +
+          (dir_ / "c.mp4").string() + " " + models());
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("easycache:0.5 skipped"), std::string::npos) << r.output;
+  Result bad = run("generate \"a red circle\" -q --cache teacache " + models());
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--cache teacache"), std::string::npos) << bad.output;
 }
 
 }  // namespace

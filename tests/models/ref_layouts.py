@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 sys.path.insert(0, os.path.join(HERE, "..", "io"))
 from umt5 import T5Config, random_t5  # noqa: E402
-from wan_dit import DiTConfig, random_dit  # noqa: E402
+from wan_dit import DIFFUSERS_RENAMES as DIT_RULES, DiTConfig, random_dit  # noqa: E402
 from wan_vae import VAEConfig, random_vae  # noqa: E402
 from weight_writers import gguf_bytes, GGUF_STRING, GGUF_U32  # noqa: E402
 from weights_io import save_npy, save_safetensors, tensor_bytes  # noqa: E402
@@ -34,22 +34,6 @@ out = os.path.join(ap.parse_args().out, "layouts")
 os.makedirs(out, exist_ok=True)
 torch.set_num_threads(2)
 g = torch.Generator().manual_seed(77)
-
-# Official -> Diffusers DiT names (the conversion script's order; norm2/norm3 swapped).
-DIT_RULES = [("time_embedding.0", "condition_embedder.time_embedder.linear_1"),
-             ("time_embedding.2", "condition_embedder.time_embedder.linear_2"),
-             ("text_embedding.0", "condition_embedder.text_embedder.linear_1"),
-             ("text_embedding.2", "condition_embedder.text_embedder.linear_2"),
-             ("time_projection.1", "condition_embedder.time_proj"),
-             ("head.modulation", "scale_shift_table"), ("head.head", "proj_out"),
-             ("modulation", "scale_shift_table"), ("ffn.0", "ffn.net.0.proj"),
-             ("ffn.2", "ffn.net.2"), ("norm2", "@"), ("norm3", "norm2"), ("@", "norm3"),
-             ("self_attn.q.", "attn1.to_q."), ("self_attn.k.", "attn1.to_k."),
-             ("self_attn.v.", "attn1.to_v."), ("self_attn.o.", "attn1.to_out.0."),
-             ("self_attn.norm_", "attn1.norm_"), ("cross_attn.q.", "attn2.to_q."),
-             ("cross_attn.k.", "attn2.to_k."), ("cross_attn.v.", "attn2.to_v."),
-             ("cross_attn.o.", "attn2.to_out.0."), ("cross_attn.norm_", "attn2.norm_")]
-
 
 def rename(name, rules):
     for a, b in rules:

@@ -1,6 +1,9 @@
 """Reference data for the samplers: each solver run for a few steps on random velocities
-(fresh per step), through tests/reference/samplers.py, plus the schedules and noise."""
+(fresh per step), through tests/reference/samplers.py, plus the schedules and noise; the
+distilled releases' schedules and the re-noising (lcm) sampler; and the denoise loop with a
+smooth fake model, with and without EasyCache (tests/reference/step_cache.py)."""
 import argparse
+import json
 import math
 import os
 import sys
@@ -10,6 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 import samplers  # noqa: E402
+import step_cache  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--out", required=True)
@@ -38,6 +42,54 @@ for name in ["unipc", "dpm++", "euler"]:
         x = solver.step(i, vs[i], x)
         trace.append(x.clone())
     np.save(f"{out}/sampler_{name.replace('+', 'p')}.npy", torch.stack(trace).numpy())
+
+
+# The distilled schedules (lightx2v's [1000, 750, 500, 250] at shift 5, and others).
+for steps, shift in [(4, 5.0), (4, 3.0), (8, 8.0), (3, 1.0), (1, 5.0)]:
+    t, s = samplers.lcm_schedule(steps, shift)
+    np.save(f"{out}/schedule_lcm_{steps}_{int(shift)}_t.npy", t.astype(np.float32))
+    np.save(f"{out}/schedule_lcm_{steps}_{int(shift)}_s.npy", s.astype(np.float32))
+
+# The re-noising sampler over 4 steps with recorded fresh noise.
+_, lcm_sigmas = samplers.lcm_schedule(4, 5.0)
+lcm_noise = torch.randn(4, 2, 3, 4, 5, generator=g)
+np.save(f"{out}/lcm_noise.npy", lcm_noise.numpy())
+solver = samplers.LCM(lcm_sigmas)
+x = x0.clone()
+trace = []
+for i in range(4):
+    x = solver.step(i, vs[i], x, lcm_noise[i])
+    trace.append(x.clone())
+np.save(f"{out}/sampler_lcm.npy", torch.stack(trace).numpy())
+
+
+def fake_model(x, t, p):
+    """A smooth stand-in for a DiT, the same expression as test_denoise.cpp's."""
+    a = np.float32(0.3 + 0.1 * p)
+    r = torch.tensor(np.float32(t / 1000.0))
+    return (a * x) * r - np.float32(0.2) * (1 - r) + np.float32(0.05) * (x * x)
+
+
+# The denoise loop: UniPC at guidance 5 and 1, with EasyCache at two thresholds and without; the
+# re-noising sampler at guidance 1.
+start = torch.randn(2, 3, 4, 5, generator=g)
+np.save(f"{out}/denoise_x0.npy", start.numpy())
+runs = {}
+for name, guidance, threshold in [("g5", 5.0, None), ("g5_cache05", 5.0, 0.05),
+                                  ("g5_cache20", 5.0, 0.2), ("g1", 1.0, None)]:
+    timesteps, sigmas = samplers.unipc_schedule(20, 3.0)
+    cache = step_cache.EasyCache(20, threshold) if threshold is not None else None
+    x, forwards, skipped = step_cache.denoise(fake_model, start.clone(), timesteps,
+                                              samplers.UniPC(sigmas), guidance, cache)
+    np.save(f"{out}/denoise_{name}.npy", x.numpy())
+    runs[name] = {"forwards": forwards, "skipped": skipped}
+timesteps, sigmas = samplers.lcm_schedule(4, 5.0)
+x, forwards, skipped = step_cache.denoise(fake_model, start.clone(), timesteps,
+                                          samplers.LCM(sigmas), 1.0, None, lcm_noise)
+np.save(f"{out}/denoise_lcm.npy", x.numpy())
+runs["lcm"] = {"forwards": forwards, "skipped": skipped}
+with open(f"{out}/denoise_runs.json", "w") as f:
+    json.dump(runs, f)
 
 
 def philox(ctr, key):

@@ -123,7 +123,15 @@ TEST_F(ModelFolder, ManifestErrorsNameTheFileAndField) {
       {R"({"defaults": {"shift": -1}})", {"defaults.shift", "above 0"}},
       {R"({"defaults": {"guidance": "high"}})", {"field 'guidance'", "a number"}},
       {R"({"defaults": {"sampler": "ddim"}})",
-       {"defaults.sampler", "ddim", "unipc, dpm++ or euler"}},
+       {"defaults.sampler", "ddim", "unipc, dpm++, euler or lcm"}},
+      {R"({"loras": "x.safetensors"})", {"'loras' must be a list"}},
+      {R"({"loras": [3]})", {"'loras' must hold", "FILE[:SCALE]"}},
+      {R"({"loras": ["x.safetensors:inf"]})", {"loras", "finite"}},
+      {R"({"lora_defaults": []})", {"'lora_defaults' must be an object"}},
+      {R"({"lora_defaults": {"f.safetensors": {"steps": 0}}})",
+       {"lora_defaults.f.safetensors.steps", "1 to 1000"}},
+      {R"({"lora_defaults": {"f.safetensors": {"sampler": "ddim"}}})",
+       {"lora_defaults.f.safetensors.sampler", "ddim"}},
   };
   for (const auto& c : cases) {
     manifest(c.json);
@@ -133,6 +141,26 @@ TEST_F(ModelFolder, ManifestErrorsNameTheFileAndField) {
     for (const std::string& part : c.expected)
       EXPECT_NE(e.find(part), std::string::npos) << c.json << " -> " << e;
   }
+}
+
+// kinema.json's LoRAs (applied to every run, relative to the folder) and the defaults that go
+// with a LoRA when it is applied.
+TEST_F(ModelFolder, ManifestGivesLorasAndTheirDefaults) {
+  touch({"dit.safetensors", "t5.safetensors", "vae.safetensors", "spiece.model"});
+  manifest(R"({"loras": ["style.safetensors:0.5", "/abs/x.safetensors"],
+               "lora_defaults": {"fast.safetensors": {"sampler": "lcm", "steps": 4,
+                                                      "guidance": 1}}})");
+  const ModelFiles f = resolve_model_folder(dir_.string());
+  ASSERT_EQ(f.loras.size(), 2u);
+  EXPECT_EQ(f.loras[0].path, (dir_ / "style.safetensors").string());
+  EXPECT_FLOAT_EQ(f.loras[0].strength, 0.5f);
+  EXPECT_EQ(f.loras[1].path, "/abs/x.safetensors");
+  ASSERT_EQ(f.lora_defaults.size(), 1u);
+  EXPECT_EQ(f.lora_defaults[0].first, fs::weakly_canonical(dir_ / "fast.safetensors").string());
+  EXPECT_EQ(f.lora_defaults[0].second.sampler, "lcm");
+  EXPECT_EQ(f.lora_defaults[0].second.steps, 4);
+  EXPECT_FLOAT_EQ(f.lora_defaults[0].second.guidance.value(), 1.0f);
+  EXPECT_FALSE(f.defaults.steps.has_value());  // the folder's own defaults are untouched
 }
 
 }  // namespace

@@ -141,7 +141,7 @@ TEST(Request, EveryFieldIsCheckedWithItsRange) {
       {"frames", "-5", "expected 1 to"},
       {"size", "0x16", "positive"},
       {"size", "32768x16", "at most 16384"},
-      {"sampler", "ddim", "expected unipc, dpm++ or euler"},
+      {"sampler", "ddim", "expected unipc, dpm++, euler or lcm"},
       {"precision", "fp16", "expected bf16 or f32"},
   };
   for (const Case& c : cases) {
@@ -205,6 +205,50 @@ TEST(Request, MetadataRecordsTheSettings) {
   EXPECT_EQ(m.at("sampler"), "unipc");
   EXPECT_EQ(m.at("model"), "Wan2.1-T2V-1.3B");
   EXPECT_EQ(m.count("noise"), 0u);
+}
+
+// LoRAs and the step cache: parsed with the request, recorded in the metadata; a cache asked
+// for a distilled run is turned off with the reason.
+TEST(Request, LorasAndTheCacheAreParsedCheckedAndRecorded) {
+  GenerationRequest r = with_prompt();
+  set_request_field(r, "lora", "a.safetensors");
+  set_request_field(r, "lora", "dir/b.safetensors:0.5");
+  set_request_field(r, "cache", "easycache:0.1");
+  r.seed = 1;
+  const std::vector<LoraSpec> specs = request_loras(r);
+  ASSERT_EQ(specs.size(), 2u);
+  EXPECT_EQ(specs[1].path, "dir/b.safetensors");
+  EXPECT_FLOAT_EQ(specs[1].strength, 0.5f);
+  GenerationRequest bad = with_prompt();
+  bad.loras = {"x.safetensors:inf"};
+  EXPECT_EQ(error_of([&] { check_request(bad); }).field(), "lora");
+  bad = with_prompt();
+  bad.cache = "teacache";
+  RequestError e = error_of([&] { check_request(bad); });
+  EXPECT_EQ(e.field(), "cache");
+  EXPECT_NE(std::string(e.what()).find("easycache"), std::string::npos);
+
+  ModelDescription m = model_1_3b();
+  m.loras = {LoraFileInfo{"a.safetensors", std::string(64, 'a'), 1.0f, "comfyui", 16, 10}};
+  GenerationParams p = resolve(r, m, 0);
+  ASSERT_TRUE(p.cache.has_value());
+  EXPECT_DOUBLE_EQ(p.cache->threshold, 0.1);
+  EXPECT_TRUE(p.cache_note.empty());
+  auto meta = generation_metadata(p, "Wan2.1-T2V-1.3B", "0.1.0");
+  EXPECT_EQ(meta.at("cache"), "easycache:0.1");
+  EXPECT_NE(meta.at("loras").find(std::string(64, 'a')), std::string::npos);
+  EXPECT_NE(meta.at("loras").find("a.safetensors"), std::string::npos);
+  EXPECT_EQ(meta.at("lora_mode"), "merge");
+
+  r.sampler = "lcm";
+  r.steps = 4;
+  r.guidance = 1.0;
+  p = resolve(r, m, 0);
+  EXPECT_FALSE(p.cache.has_value());
+  EXPECT_NE(p.cache_note.find("distilled run"), std::string::npos) << p.cache_note;
+  EXPECT_EQ(generation_metadata(p, "x", "0").at("cache"), "off");
+  r.cache = "off";
+  EXPECT_TRUE(resolve(r, m, 0).cache_note.empty());
 }
 
 }  // namespace

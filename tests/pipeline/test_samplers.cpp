@@ -36,11 +36,35 @@ TEST(Schedule, MatchesReference) {
   EXPECT_EQ(s.timesteps[49], 92);
 }
 
+// The distilled releases' schedule: the 1000-step grid's list, shifted, unrounded timesteps.
+TEST(Schedule, DistilledListsMatchReference) {
+  for (auto [steps, shift] : {std::pair{4, 5}, {4, 3}, {8, 8}, {3, 1}, {1, 5}}) {
+    Schedule s = make_schedule(SamplerKind::LCM, steps, shift);
+    Tensor t = test::ref("pipeline", schedule_name("lcm", steps, shift) + "_t");
+    Tensor sig = test::ref("pipeline", schedule_name("lcm", steps, shift) + "_s");
+    ASSERT_EQ(s.steps(), steps);
+    for (int i = 0; i < steps; ++i)
+      EXPECT_EQ(s.timesteps[size_t(i)], double(t.data<float>()[i])) << steps << " " << i;
+    for (int i = 0; i <= steps; ++i)
+      EXPECT_EQ(s.sigmas[size_t(i)], sig.data<float>()[i]) << steps << " " << i;
+  }
+  // lightx2v's Wan2.1 configs: denoising_step_list [1000, 750, 500, 250] with shift 5.
+  EXPECT_EQ(distill_step_list(4), (std::vector<int>{1000, 750, 500, 250}));
+  Schedule s = make_schedule(SamplerKind::LCM, 4, 5.0);
+  EXPECT_EQ(s.timesteps[0], 1000.0);
+  EXPECT_EQ(s.timesteps[1], 937.5);
+  EXPECT_EQ(s.timesteps[3], 625.0);
+  EXPECT_THROW(make_step_list_schedule({1000, 1000}, 5.0), Error);
+  EXPECT_THROW(make_step_list_schedule({1001}, 5.0), Error);
+  EXPECT_THROW(make_step_list_schedule({}, 5.0), Error);
+}
+
 TEST(Schedule, RejectsBadArguments) {
   EXPECT_THROW(make_schedule(SamplerKind::UniPC, 0, 5.0), Error);
   EXPECT_THROW(make_schedule(SamplerKind::UniPC, 10, -1.0), Error);
   EXPECT_THROW(sampler_from_name("ddim"), Error);
   EXPECT_EQ(sampler_from_name("dpm++"), SamplerKind::DpmPP2M);
+  EXPECT_EQ(sampler_from_name("lcm"), SamplerKind::LCM);
 }
 
 void check_sampler(SamplerKind kind, const char* file) {
@@ -63,6 +87,42 @@ void check_sampler(SamplerKind kind, const char* file) {
 TEST(Sampler, UniPCMatchesReference) { check_sampler(SamplerKind::UniPC, "sampler_unipc"); }
 TEST(Sampler, DpmMatchesReference) { check_sampler(SamplerKind::DpmPP2M, "sampler_dpmpp"); }
 TEST(Sampler, EulerMatchesReference) { check_sampler(SamplerKind::Euler, "sampler_euler"); }
+
+// Re-noising: x0 = x - sigma v, then (1 - sigma') x0 + sigma' noise, x0 at the end.
+TEST(Sampler, LcmMatchesReference) {
+  Tensor x0 = test::ref("pipeline", "sampler_x0");
+  Tensor vs = test::ref("pipeline", "sampler_v");
+  Tensor noise = test::ref("pipeline", "lcm_noise");
+  Tensor want = test::ref("pipeline", "sampler_lcm");
+  const int64_t n = x0.numel();
+  std::vector<int> asked;
+  auto sampler = make_sampler(SamplerKind::LCM, make_schedule(SamplerKind::LCM, 4, 5.0),
+                              [&](int step, float* out, int64_t count) {
+                                ASSERT_EQ(count, n);
+                                asked.push_back(step);
+                                std::memcpy(out, noise.data<float>() + step * n, size_t(n) * 4);
+                              });
+  std::vector<float> x = x0.to_f32_vector();
+  for (int i = 0; i < 4; ++i) {
+    sampler->step(i, vs.data<float>() + i * n, x.data(), n);
+    std::vector<float> expected(want.data<float>() + i * n, want.data<float>() + (i + 1) * n);
+    ASSERT_TRUE(test::all_close(x, expected, {1e-6, 1e-6})) << "step " << i;
+  }
+  EXPECT_EQ(asked, (std::vector<int>{0, 1, 2}));  // no fresh noise after the last step
+  EXPECT_THROW(make_sampler(SamplerKind::LCM, make_schedule(SamplerKind::LCM, 4, 5.0)), Error);
+}
+
+TEST(Noise, StreamsAreIndependentAndStreamZeroIsTheStartingNoise) {
+  const ComputeContext c = ComputeContext::with_threads(2);
+  Tensor a = gaussian_noise(c, {3, 50}, 9);
+  Tensor b = gaussian_noise(c, {3, 50}, 9, 0);
+  EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0);
+  Tensor s1 = gaussian_noise(c, {3, 50}, 9, 1);
+  EXPECT_NE(std::memcmp(a.raw(), s1.raw(), a.nbytes()), 0);
+  std::vector<float> step0(150);
+  seeded_step_noise(c, {3, 50}, 9)(0, step0.data(), 150);
+  EXPECT_EQ(std::memcmp(step0.data(), s1.raw(), s1.nbytes()), 0);
+}
 
 TEST(Noise, PhiloxKnownAnswers) {
   // Random123's published test vectors for philox4x32_10.

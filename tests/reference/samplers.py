@@ -1,6 +1,8 @@
 """Flow-matching samplers as Wan2.1 uses them (wan-spec section 6), written for Kinema's tests:
 the shifted sigma schedules, UniPC (bh2, order 2), DPM++ 2M and Euler, and classifier-free
-guidance. Scalars follow the reference's float64 / float32 points."""
+guidance; and the few-step sampler of the step-distilled releases (docs/lora-and-distillation.md):
+the 1000-step grid's list of timesteps with shift, and the LCM-style re-noising step. Scalars
+follow the reference's float64 / float32 points."""
 import math
 
 import numpy as np
@@ -22,6 +24,40 @@ def dpm_schedule(steps, shift):
     sigmas = shift * base / (1 + (shift - 1) * base)
     timesteps = (sigmas * 1000).astype(np.int64)
     return timesteps, np.append(sigmas, 0.0).astype(np.float32)
+
+
+def step_list(steps):
+    """The distilled releases' timestep list on the 1000-step grid: 1000 - floor(k * 1000 / steps)
+    ([1000, 750, 500, 250] for 4 steps: lightx2v's denoising_step_list, and what ComfyUI's
+    "simple" scheduler picks from a flow model's 1000 sigmas)."""
+    return [1000 - (k * 1000) // steps for k in range(steps)]
+
+
+def lcm_schedule(steps, shift, timesteps=None):
+    """(float32 timesteps, float32 sigmas with a trailing 0) of the distilled schedule: each grid
+    timestep s/1000 shifted (float64), rounded to float32; the DiT sees 1000 * sigma (float32,
+    not truncated to an integer)."""
+    grid = np.array(timesteps if timesteps is not None else step_list(steps), dtype=np.float64)
+    base = grid / 1000.0
+    sigmas = (shift * base / (1 + (shift - 1) * base)).astype(np.float32)
+    return sigmas * np.float32(1000), np.append(sigmas, np.float32(0)).astype(np.float32)
+
+
+class LCM:
+    """The re-noising few-step sampler (lightx2v WanStepDistillScheduler.step_post, ComfyUI
+    sample_lcm with a flow model's noise_scaling): x0 = x - sigma_i v; the next sample is
+    (1 - sigma_{i+1}) x0 + sigma_{i+1} noise_i with fresh noise, and x0 itself after the last
+    step."""
+
+    def __init__(self, sigmas):
+        self.sigmas = sigmas
+
+    def step(self, i, v, x, noise=None):
+        x0 = x - torch.tensor(self.sigmas[i]) * v
+        nxt = torch.tensor(self.sigmas[i + 1])
+        if float(nxt) == 0.0:
+            return x0
+        return (1 - nxt) * x0 + nxt * noise
 
 
 def _lambda(sigma):

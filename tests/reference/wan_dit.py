@@ -37,6 +37,24 @@ class DiTConfig:
         return self.dim // self.num_heads
 
 
+# Official -> Diffusers DiT tensor names, applied in order (scripts/convert_wan_to_diffusers.py;
+# norm2 and norm3 swap through a placeholder).
+DIFFUSERS_RENAMES = [("time_embedding.0", "condition_embedder.time_embedder.linear_1"),
+                     ("time_embedding.2", "condition_embedder.time_embedder.linear_2"),
+                     ("text_embedding.0", "condition_embedder.text_embedder.linear_1"),
+                     ("text_embedding.2", "condition_embedder.text_embedder.linear_2"),
+                     ("time_projection.1", "condition_embedder.time_proj"),
+                     ("head.modulation", "scale_shift_table"), ("head.head", "proj_out"),
+                     ("modulation", "scale_shift_table"), ("ffn.0", "ffn.net.0.proj"),
+                     ("ffn.2", "ffn.net.2"),
+                     ("norm2", "@"), ("norm3", "norm2"), ("@", "norm3"),
+                     ("self_attn.q.", "attn1.to_q."), ("self_attn.k.", "attn1.to_k."),
+                     ("self_attn.v.", "attn1.to_v."), ("self_attn.o.", "attn1.to_out.0."),
+                     ("self_attn.norm_", "attn1.norm_"), ("cross_attn.q.", "attn2.to_q."),
+                     ("cross_attn.k.", "attn2.to_k."), ("cross_attn.v.", "attn2.to_v."),
+                     ("cross_attn.o.", "attn2.to_out.0."), ("cross_attn.norm_", "attn2.norm_")]
+
+
 WAN21_T2V_1_3B = DiTConfig()
 WAN21_T2V_14B = DiTConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)
 

@@ -89,7 +89,9 @@ UMT5Encoder::UMT5Encoder(const WeightFile& file, const UMT5Config& config) : con
     Block block;
     block.norm1 = w.get(b + "norm1.weight");
     block.norm2 = w.get(b + "norm2.weight");
-    auto lin = [&](const std::string& n) { return Linear{w.get(b + n + ".weight"), Tensor(), {}}; };
+    auto lin = [&](const std::string& n) {
+      return Linear{w.get(b + n + ".weight"), Tensor(), {}, {}};
+    };
     block.q = lin("attn.q");
     block.k = lin("attn.k");
     block.v = lin("attn.v");

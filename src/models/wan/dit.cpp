@@ -31,12 +31,12 @@ DType act(DiTPrecision p) { return p == DiTPrecision::BF16 ? DType::BF16 : DType
 
 }  // namespace
 
-std::vector<float> timestep_sinusoid(int64_t timestep, int freq_dim) {
+std::vector<float> timestep_sinusoid(double timestep, int freq_dim) {
   const int half = freq_dim / 2;
   std::vector<float> out(size_t(freq_dim), 0.0f);
   for (int k = 0; k < half; ++k) {
     double omega = std::pow(10000.0, -double(k) / double(half));
-    double s = double(timestep) * omega;
+    double s = timestep * omega;
     out[size_t(k)] = float(std::cos(s));
     out[size_t(half + k)] = float(std::sin(s));
   }
@@ -47,8 +47,28 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
     : config_(config) {
   BoundWeights w =
       bind_weights(file, "Wan DiT", wan_dit_tensors(config), wan_dit_layouts(), wan_dit_prefixes());
-  auto linear = [&w](const std::string& name) {
-    return Linear{w.get(name + ".weight"), as_f32(w.get(name + ".bias")), {}};
+  const ComputeContext ctx = ComputeContext::with_threads(0);
+  if (options.loras && !options.loras->empty()) {
+    const LoraMergeCost cost =
+        lora_merge_cost(*options.loras, [&w](const std::string& name) -> const TensorInfo* {
+          const TensorInfo* info = w.info(name);
+          return info && info->shape.rank() >= 2 ? info : nullptr;  // Linear (and conv) weights
+        });
+    lora_mode_ =
+        choose_lora_mode(options.lora_mode, cost.bytes, options.lora_memory_budget, cost.quantized);
+  }
+  LoraApplier lora(options.loras, lora_mode_, ctx);
+  auto drop_unused = [&file](const Tensor& stored) {
+    for (const auto& mapped : file.files()) mapped->drop_pages(stored.raw(), stored.nbytes());
+  };
+  auto tensor = [&](const std::string& name) { return lora.tensor(name, as_f32(w.get(name))); };
+  auto linear = [&](const std::string& name) {
+    Linear l{w.get(name + ".weight"), as_f32(w.get(name + ".bias")), {}, {}};
+    const Tensor stored = l.weight;
+    lora.linear(name + ".weight", name + ".bias", l);
+    // A merged weight is a copy: the mapped one is not read again.
+    if (l.weight.raw() != stored.raw()) drop_unused(stored);
+    return l;
   };
   const int64_t patch = int64_t(config.in_dim) * config.patch_t * config.patch_h * config.patch_w;
   patch_embedding_ = linear("patch_embedding");
@@ -61,7 +81,7 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
   for (int i = 0; i < config.num_layers; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     Block block;
-    block.modulation = as_f32(w.get(b + "modulation"));
+    block.modulation = tensor(b + "modulation");
     for (auto [attn, name] :
          {std::pair{&block.self_attn, "self_attn"}, std::pair{&block.cross_attn, "cross_attn"}}) {
       const std::string p = b + name + ".";
@@ -69,27 +89,25 @@ WanDiT::WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTO
       attn->k = linear(p + "k");
       attn->v = linear(p + "v");
       attn->o = linear(p + "o");
-      attn->norm_q = as_f32(w.get(p + "norm_q.weight"));
-      attn->norm_k = as_f32(w.get(p + "norm_k.weight"));
+      attn->norm_q = tensor(p + "norm_q.weight");
+      attn->norm_k = tensor(p + "norm_k.weight");
     }
-    block.norm3_weight = as_f32(w.get(b + "norm3.weight"));
-    block.norm3_bias = as_f32(w.get(b + "norm3.bias"));
+    block.norm3_weight = tensor(b + "norm3.weight");
+    block.norm3_bias = tensor(b + "norm3.bias");
     block.ffn0 = linear(b + "ffn.0");
     block.ffn2 = linear(b + "ffn.2");
     blocks_.push_back(std::move(block));
   }
   head_ = linear("head.head");
-  head_modulation_ = as_f32(w.get("head.modulation"));
+  head_modulation_ = tensor("head.modulation");
+  lora.finish();
   if (options.pack_weights) {
-    ComputeContext ctx = ComputeContext::with_threads(0);
     for (Block& b : blocks_) {
       for (Linear* l : {&b.self_attn.q, &b.self_attn.k, &b.self_attn.v, &b.self_attn.o,
                         &b.cross_attn.q, &b.cross_attn.o, &b.ffn0, &b.ffn2}) {
         l->pack(ctx, MatmulPrecision::BF16);
         // A converted copy replaces the stored weight (bf16 steps): let its pages leave memory.
-        if (l->packed.nbytes() > 0)
-          for (const auto& mapped : file.files())
-            mapped->drop_pages(l->weight.raw(), l->weight.nbytes());
+        if (l->packed.nbytes() > 0) drop_unused(l->weight);
       }
     }
   }
@@ -165,7 +183,7 @@ Tensor WanDiT::unpatchify(const Tensor& out, int64_t t, int64_t h, int64_t w) co
   return v;
 }
 
-Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, int64_t timestep,
+Tensor WanDiT::forward(const ComputeContext& ctx, const Tensor& latent, double timestep,
                        const TextConditioning& text, DiTPrecision precision) const {
   const WanDiTConfig& cfg = config_;
   if (latent.rank() != 4 || latent.dim(0) != cfg.in_dim || latent.dtype() != DType::F32 ||

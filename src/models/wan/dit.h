@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "core/tensor.h"
 #include "io/weight_file.h"
+#include "models/lora.h"
 #include "models/wan/dit_config.h"
 #include "nn/linear.h"
 
@@ -30,6 +31,12 @@ struct WanDiTOptions {
   // faster steps for checkpoints not stored in bf16 (the official 1.3B file is f32), at the cost
   // of a bf16 copy of those weights in memory (2.8 GB for 1.3B, 28 GB for 14B).
   bool pack_weights = false;
+  // LoRAs applied at load (models/lora.h): merged into the weights, or run beside them
+  // (lora_mode Auto decides from lora_memory_budget: the bytes the merged copies may take, 0
+  // when no limit is known). Weights no LoRA targets stay views of the mapped file.
+  const LoraSet* loras = nullptr;
+  LoraMode lora_mode = LoraMode::Auto;
+  uint64_t lora_memory_budget = 0;
 };
 
 class WanDiT {
@@ -38,14 +45,17 @@ class WanDiT {
   WanDiT(const WeightFile& file, const WanDiTConfig& config, const WanDiTOptions& options = {});
 
   const WanDiTConfig& config() const { return config_; }
+  // How the LoRAs were applied (Merge or Unmerged; Merge when there are none).
+  LoraMode lora_mode() const { return lora_mode_; }
 
   // t5_context: [Lt, text_dim] (bf16 or f32), the real tokens only; zero rows pad it to text_len.
   TextConditioning encode_text(const ComputeContext& ctx, const Tensor& t5_context,
                                DiTPrecision precision) const;
 
-  // latent: [in_dim, T, H', W'] f32; timestep: the integer the reference feeds
+  // latent: [in_dim, T, H', W'] f32; timestep: the value the reference feeds (an integer on
+  // Wan's own schedules; 1000 * sigma, not rounded, on the distilled ones)
   // -> velocity [out_dim, T, H', W'] f32
-  Tensor forward(const ComputeContext& ctx, const Tensor& latent, int64_t timestep,
+  Tensor forward(const ComputeContext& ctx, const Tensor& latent, double timestep,
                  const TextConditioning& text, DiTPrecision precision) const;
 
  private:
@@ -64,6 +74,7 @@ class WanDiT {
   Tensor unpatchify(const Tensor& out, int64_t t, int64_t h, int64_t w) const;
 
   WanDiTConfig config_;
+  LoraMode lora_mode_ = LoraMode::Merge;
   Linear patch_embedding_;  // weight viewed as [D, in_dim * pt * ph * pw]
   Linear text_embedding0_, text_embedding2_;
   Linear time_embedding0_, time_embedding2_, time_projection_;
@@ -72,7 +83,7 @@ class WanDiT {
   Tensor head_modulation_;  // [1, 2, D]
 };
 
-// The [cos | sin] sinusoid of an integer timestep, float64 then f32 (spec 2.3).
-std::vector<float> timestep_sinusoid(int64_t timestep, int freq_dim);
+// The [cos | sin] sinusoid of a timestep, float64 then f32 (spec 2.3).
+std::vector<float> timestep_sinusoid(double timestep, int freq_dim);
 
 }  // namespace kinema
