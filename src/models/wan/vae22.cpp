@@ -90,13 +90,6 @@ Tensor dup_up(const ComputeContext& ctx, const Tensor& x, int64_t cout, int64_t 
   return out;
 }
 
-std::string enc_block(int stage, int index) {
-  return "encoder.downsamples." + std::to_string(stage) + ".downsamples." + std::to_string(index);
-}
-std::string dec_block(int stage, int index) {
-  return "decoder.upsamples." + std::to_string(stage) + ".upsamples." + std::to_string(index);
-}
-
 }  // namespace
 
 Tensor wan22_patchify(const ComputeContext& ctx, const Tensor& video) {
@@ -154,11 +147,11 @@ WanVAE22::WanVAE22(const WeightFile& file, const WanVAE22Config& config)
   for (int i = 0; i <= last; ++i) {
     ResidualStage s;
     for (int r = 0; r < config.num_res_blocks; ++r)
-      s.blocks.push_back({b.res_block(enc_block(i, r)), nullptr, nullptr});
+      s.blocks.push_back({b.res_block(wan_vae22_block(true, i, r)), nullptr, nullptr});
     const bool temporal = config.temporal(i);
     if (i != last)
       s.blocks.push_back({nullptr, nullptr,
-                          b.resample(enc_block(i, config.num_res_blocks),
+                          b.resample(wan_vae22_block(true, i, config.num_res_blocks),
                                      temporal ? Mode::Down3d : Mode::Down2d)});
     s.cout = enc[size_t(i) + 1];
     s.ft = temporal ? 2 : 1;
@@ -170,11 +163,11 @@ WanVAE22::WanVAE22(const WeightFile& file, const WanVAE22Config& config)
   for (int i = 0; i <= last; ++i) {
     ResidualStage s;
     for (int r = 0; r <= config.num_res_blocks; ++r)
-      s.blocks.push_back({b.res_block(dec_block(i, r)), nullptr, nullptr});
+      s.blocks.push_back({b.res_block(wan_vae22_block(false, i, r)), nullptr, nullptr});
     const bool temporal = config.temporal(last - 1 - i);
     if (i != last)
       s.blocks.push_back({nullptr, nullptr,
-                          b.resample(dec_block(i, config.num_res_blocks + 1),
+                          b.resample(wan_vae22_block(false, i, config.num_res_blocks + 1),
                                      temporal ? Mode::Up3d : Mode::Up2d)});
     s.cout = dec[size_t(i) + 1];
     s.ft = temporal ? 2 : 1;

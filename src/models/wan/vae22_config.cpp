@@ -38,16 +38,11 @@ int WanVAE22Config::time_stride() const {
   return stride;
 }
 
-namespace {
-
-std::string enc_block(int stage, int index) {
-  return "encoder.downsamples." + std::to_string(stage) + ".downsamples." + std::to_string(index);
+std::string wan_vae22_block(bool encoder, int stage, int index) {
+  const std::string list = encoder ? "downsamples." : "upsamples.";
+  return (encoder ? "encoder." : "decoder.") + list + std::to_string(stage) + "." + list +
+         std::to_string(index);
 }
-std::string dec_block(int stage, int index) {
-  return "decoder.upsamples." + std::to_string(stage) + ".upsamples." + std::to_string(index);
-}
-
-}  // namespace
 
 std::vector<ExpectedTensor> wan_vae22_tensors(const WanVAE22Config& c) {
   using wan_vae::add_conv;
@@ -60,9 +55,9 @@ std::vector<ExpectedTensor> wan_vae22_tensors(const WanVAE22Config& c) {
     int64_t cin = enc[size_t(i)];
     const int64_t cout = enc[size_t(i) + 1];
     for (int r = 0; r < c.num_res_blocks; ++r, cin = cout)
-      add_residual(t, enc_block(i, r), cin, cout);
+      add_residual(t, wan_vae22_block(true, i, r), cin, cout);
     if (i != last) {
-      const std::string p = enc_block(i, c.num_res_blocks);
+      const std::string p = wan_vae22_block(true, i, c.num_res_blocks);
       add_conv(t, p + ".resample.1", {cout, cout, 3, 3});
       if (c.temporal(i)) add_conv(t, p + ".time_conv", {cout, cout, 3, 1, 1});
     }
@@ -80,9 +75,9 @@ std::vector<ExpectedTensor> wan_vae22_tensors(const WanVAE22Config& c) {
     int64_t cin = dec[size_t(i)];
     const int64_t cout = dec[size_t(i) + 1];
     for (int r = 0; r <= c.num_res_blocks; ++r, cin = cout)
-      add_residual(t, dec_block(i, r), cin, cout);
+      add_residual(t, wan_vae22_block(false, i, r), cin, cout);
     if (i != last) {  // the upsample conv keeps the width (Wan2.1's halves it)
-      const std::string p = dec_block(i, c.num_res_blocks + 1);
+      const std::string p = wan_vae22_block(false, i, c.num_res_blocks + 1);
       add_conv(t, p + ".resample.1", {cout, cout, 3, 3});
       if (c.temporal(int(last) - 1 - i)) add_conv(t, p + ".time_conv", {2 * cout, cout, 3, 1, 1});
     }

@@ -36,6 +36,10 @@ struct WanVAE22Config {
 extern const std::array<float, 48> kWan22LatentMean;
 extern const std::array<float, 48> kWan22LatentStd;
 
+// The module path of block `index` of an encoder or decoder stage:
+// encoder.downsamples.S.downsamples.J or decoder.upsamples.S.upsamples.J.
+std::string wan_vae22_block(bool encoder, int stage, int index);
+
 std::vector<ExpectedTensor> wan_vae22_tensors(const WanVAE22Config& config);
 // Official (= ComfyUI's wan2.2_vae) names, and Diffusers names (convert_vae_22).
 std::vector<WeightLayout> wan_vae22_layouts(const WanVAE22Config& config);

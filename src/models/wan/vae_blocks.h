@@ -1,7 +1,8 @@
 // The blocks the Wan2.1 and Wan2.2 VAEs share (wan-spec 5.2, docs/wan22-spec.md section 4): causal
 // convolutions with a FrameCache slot, the residual block, the per-frame attention block and the
-// resamplers, each bound from a weight table by its module path; and the latent normalisation and
-// the decoder-output check both VAEs apply. f32 throughout.
+// resamplers, each bound from a weight table by its module path; and the Trunk: the blocks around
+// the stages with the chunked encode and decode loops, the latent normalisation and the check of
+// the decoder's output. Each VAE adds its own stages. f32 throughout.
 #pragma once
 
 #include <functional>
