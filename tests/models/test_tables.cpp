@@ -6,13 +6,15 @@
 #include "common/refdata.h"
 #include "models/umt5/t5_config.h"
 #include "models/wan/dit_config.h"
+#include "models/wan/vae22_config.h"
 #include "models/wan/vae_config.h"
 
 namespace kinema {
 namespace {
 
-void expect_same_table(const std::vector<ExpectedTensor>& got, const char* key) {
-  std::ifstream in(test::ref_path("models", "tables.json"));
+void expect_same_table(const std::vector<ExpectedTensor>& got, const char* key,
+                       const char* file = "tables.json") {
+  std::ifstream in(test::ref_path("models", file));
   auto want = nlohmann::json::parse(in)[key];
   ASSERT_EQ(got.size(), want.size()) << key;
   for (size_t i = 0; i < got.size(); ++i) {
@@ -37,6 +39,14 @@ TEST(WeightTables, VaeMatchesReferenceModel) {
   tiny.base_dim = 8;
   expect_same_table(wan_vae_tensors(tiny), "vae_tiny");
   expect_same_table(wan_vae_tensors(WanVAEConfig{}), "vae_wan21");
+}
+
+TEST(WeightTables, Vae22MatchesReferenceModel) {
+  WanVAE22Config tiny;
+  tiny.encoder_dim = 16;
+  tiny.decoder_dim = 16;
+  expect_same_table(wan_vae22_tensors(tiny), "tiny", "vae22/tables.json");
+  expect_same_table(wan_vae22_tensors(WanVAE22Config{}), "official", "vae22/tables.json");
 }
 
 TEST(WeightTables, T5MatchesReferenceModel) {

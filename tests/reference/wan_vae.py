@@ -118,12 +118,15 @@ class AttentionBlock(nn.Module):
 
 
 class Resample(nn.Module):
-    def __init__(self, dim, mode):
+    """up_dim: the upsample conv's output width (Wan2.1 halves it; Wan2.2 keeps `dim`)."""
+
+    def __init__(self, dim, mode, up_dim=None):
         super().__init__()
         self.mode = mode
         if mode in ("upsample2d", "upsample3d"):
+            up_dim = dim // 2 if up_dim is None else up_dim
             self.resample = nn.Sequential(nn.Upsample(scale_factor=(2.0, 2.0), mode="nearest"),
-                                          nn.Conv2d(dim, dim // 2, 3, padding=1))
+                                          nn.Conv2d(dim, up_dim, 3, padding=1))
         else:
             self.resample = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
                                           nn.Conv2d(dim, dim, 3, stride=2))
@@ -276,9 +279,9 @@ def to_uint8_frames(video):
     return x.permute(1, 2, 3, 0).to(torch.uint8)
 
 
-def random_vae(cfg, seed):
-    torch.manual_seed(seed)
-    model = WanVAE(cfg)
+def randomize_norms_and_biases(model):
+    """Fresh random norm scales and biases (the constructors make ones and zeros), so a parity
+    test exercises them; the convs keep their random init."""
     with torch.no_grad():
         for name, param in model.named_parameters():
             if name.endswith("gamma"):
@@ -286,3 +289,8 @@ def random_vae(cfg, seed):
             elif name.endswith("bias"):
                 param.uniform_(-0.05, 0.05)
     return model.eval()
+
+
+def random_vae(cfg, seed):
+    torch.manual_seed(seed)
+    return randomize_norms_and_biases(WanVAE(cfg))
